@@ -1,0 +1,84 @@
+"""The one injectable clock every service reads time from.
+
+Service code calls ``clock.now()`` and never ``datetime.now()``: a simulation swaps in a
+:class:`SimulatedClock` (``use_clock``) and every freshness window, lease expiry and
+check interval follows it, so weeks of operation run in minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SimulatedClock:
+    """A clock that only moves when told to (``advance`` / ``set``). Thread-safe."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("SimulatedClock needs a timezone-aware start")
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta < timedelta(0):
+            raise ValueError("a clock never goes backwards")
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, moment: datetime) -> datetime:
+        with self._lock:
+            if moment < self._now:
+                raise ValueError("a clock never goes backwards")
+            self._now = moment
+            return self._now
+
+
+class _ClockProxy:
+    """Module-level handle whose target can be swapped at run time."""
+
+    def __init__(self) -> None:
+        self._target: Clock = SystemClock()
+
+    def now(self) -> datetime:
+        return self._target.now()
+
+    @property
+    def target(self) -> Clock:
+        return self._target
+
+    def use(self, target: Clock) -> None:
+        self._target = target
+
+
+clock = _ClockProxy()
+
+
+def use_clock(target: Clock) -> None:
+    clock.use(target)
+
+
+def utc(moment: datetime) -> datetime:
+    """Normalise a datetime to aware UTC (SQLite hands back naive datetimes)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def sleep_real(seconds: float) -> None:
+    """Wall-clock sleep for pacing I/O (never used to wait on simulated time)."""
+    await asyncio.sleep(seconds)
