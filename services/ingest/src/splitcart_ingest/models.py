@@ -1,0 +1,14 @@
+"""Tables of the ``catalog`` schema, owned by the ingest service."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from splitcart_shared.db import NAMING_CONVENTION
+from splitcart_shared.outbox import messaging_tables
+
+SCHEMA = "catalog"
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata = SQLModel.metadata
+
+messaging = messaging_tables(metadata, SCHEMA)
