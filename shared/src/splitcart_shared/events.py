@@ -216,6 +216,19 @@ class GroupAnchorChanged(Payload):
     member_store_ids: list[str] = Field(default_factory=list)
 
 
+class GroupMemberConfirmed(Payload):
+    """A health check found a member still pricing like its anchor (the scheduler uses it
+    to stretch that member's check interval)."""
+
+    event_type: ClassVar[str] = "group.member_confirmed"
+    company: Company
+    group_id: str
+    store_id: str
+    anchor_store_id: str
+    consecutive_confirmations: int
+    evidence: OverlapEvidence | None = None
+
+
 class StoreRescrapeRequested(Payload):
     event_type: ClassVar[str] = "store.rescrape_requested"
     company: Company
@@ -245,6 +258,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         GroupMerged,
         StoreEjected,
         GroupAnchorChanged,
+        GroupMemberConfirmed,
         StoreRescrapeRequested,
         ArchiveBuilt,
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import httpx
+
 import structlog
 from splitcart_shared.clock import clock
 from splitcart_shared.events import (
@@ -27,7 +29,13 @@ from splitcart_shared.events import (
     StoresDiscovered,
 )
 
-from .errors import RetailerUnavailableError, UnexpectedStatusError
+from .errors import (
+    BlockedError,
+    MalformedBodyError,
+    RetailerUnavailableError,
+    UnexpectedStatusError,
+)
+from .fields import decode_json
 from .http import RetailerHttp, RetailerSession
 
 log = structlog.get_logger()
@@ -56,6 +64,9 @@ PRODUCT_FIELDS: tuple[str, ...] = (
 # reported truncated (complete=False); ingest then refuses to delist from it.
 COMPLETENESS_THRESHOLD = 0.98
 DEFAULT_SPOT_FRACTION = 0.1
+# A page that comes back short, from another store or not as JSON is asked for again this
+# many times in all: such faults are usually transient, and a retry beats a lost scrape.
+PAGE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,13 @@ class ParsedPage:
     total: int
     served_store_id: str | None
     dropped: dict[str, int] = field(default_factory=dict)
+    # Rows that count toward ``total`` (kept products plus any the retailer counts but we
+    # drop, e.g. Woolworths marketplace items); -1 means "the kept products".
+    counted: int = -1
+
+    @property
+    def counted_rows(self) -> int:
+        return len(self.products) if self.counted < 0 else self.counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +218,20 @@ def _pages_hint(category: Category) -> int:
     return max(1, math.ceil((category.expected or 1) / 36))
 
 
+def expect_json(chain: str, response: httpx.Response, what: str) -> Any:
+    """The decoded JSON body of a successful response, or the specific failure."""
+    content_type = response.headers.get("content-type", "")
+    if "html" in content_type and (
+        response.status_code in (200, 403) or "json" not in content_type
+    ):
+        raise BlockedError(
+            chain, str(response.request.url), f"HTML (HTTP {response.status_code}) instead of JSON"
+        )
+    if response.status_code != 200:
+        raise UnexpectedStatusError(chain, str(response.request.url), response.status_code)
+    return decode_json(chain, response.content, what)
+
+
 @dataclass(slots=True)
 class _Tally:
     """Running state of one scrape."""
@@ -210,15 +242,20 @@ class _Tally:
     served: str | None = None
     mismatch: bool = False
     failure: str | None = None
+    short_pages: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     categories: list[str] = field(default_factory=list)
 
     def add(self, page: ParsedPage) -> None:
-        self.rows += len(page.products)
+        self.rows += page.counted_rows
         for product in page.products:
             self.products.setdefault(product["sku"], product)
         for reason, count in page.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    @property
+    def stopped(self) -> bool:
+        return self.mismatch or self.failure is not None
 
 
 class CatalogueAdapter(ABC):
@@ -249,8 +286,11 @@ class CatalogueAdapter(ABC):
         """A session set up to be served ``store`` (cookies, warm-up, build ids)."""
 
     @abstractmethod
-    async def categories(self, session: RetailerSession, store: StoreTarget) -> list[Category]:
-        """The listings a full scrape pages, covering the whole catalogue."""
+    async def categories(
+        self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
+    ) -> list[Category]:
+        """The listings to page: for ``full`` they cover the whole catalogue; for ``spot``
+        finer ones, so a tenth of them is about a tenth of the pages."""
 
     @abstractmethod
     async def fetch_page(
@@ -275,7 +315,7 @@ class CatalogueAdapter(ABC):
         on_progress: ProgressCallback | None = None,
     ) -> ScrapeResult:
         session = await self.open_session(store)
-        tree = await self.categories(session, store)
+        tree = await self.categories(session, store, kind)
         chosen = tree if kind == "full" else spot_sample(tree, rotation, spot_fraction)
         log.info(
             "scrape.start",
@@ -285,111 +325,20 @@ class CatalogueAdapter(ABC):
             categories=len(chosen),
         )
         tally = _Tally()
+        pager = _Pager(self, session, store, tally, on_progress, len(chosen))
         for done, category in enumerate(chosen):
-            await self._page_category(session, store, category, tally, (done, len(chosen)), on_progress)
-            if tally.mismatch or tally.failure:
+            await pager.page_category(category, done)
+            if tally.stopped:
                 break
         return self._result(store, kind, session, tally)
-
-    async def _page_category(
-        self,
-        session: RetailerSession,
-        store: StoreTarget,
-        category: Category,
-        tally: _Tally,
-        position: tuple[int, int],
-        on_progress: ProgressCallback | None,
-    ) -> None:
-        tally.categories.append(category.key)
-        index, pages, previous = 0, 1, None
-        while index < pages:
-            page = await self._fetch_or_fail(session, store, category, index, tally)
-            if page is None:
-                return
-            if index == 0:
-                pages = math.ceil(page.total / self.page_size)
-                tally.expected += page.total
-            skus = frozenset(p["sku"] for p in page.products)
-            if skus and skus == previous:
-                # IGA repeats its last page instead of ending: the total overstated it.
-                log.warning("scrape.page_repeated", company=self.company, category=category.key)
-                return
-            previous = skus
-            if not self._check_served(store, page, tally):
-                return
-            tally.add(page)
-            index += 1
-            await _notify(on_progress, self._progress(store, category, index, pages, position, tally, session))
-
-    async def _fetch_or_fail(
-        self,
-        session: RetailerSession,
-        store: StoreTarget,
-        category: Category,
-        index: int,
-        tally: _Tally,
-    ) -> ParsedPage | None:
-        try:
-            return await self.fetch_page(session, store, category, index)
-        except (RetailerUnavailableError, UnexpectedStatusError) as exc:
-            # One failed page makes the scrape partial, not useless: stop and say so.
-            tally.failure = f"{category.key} page {index}: {exc}"
-            log.warning(
-                "scrape.page_failed",
-                company=self.company,
-                store_id=store.store_id,
-                category=category.key,
-                page=index,
-                error=str(exc),
-            )
-            return None
-
-    def _check_served(self, store: StoreTarget, page: ParsedPage, tally: _Tally) -> bool:
-        served = page.served_store_id
-        if served is None:
-            return True
-        if tally.served is None or not tally.mismatch:
-            tally.served = served
-        if self.served_matches(store.store_id, served):
-            return True
-        tally.mismatch = True
-        log.warning(
-            "scrape.served_store_mismatch",
-            company=self.company,
-            requested=store.store_id,
-            served=served,
-        )
-        return False
-
-    def _progress(
-        self,
-        store: StoreTarget,
-        category: Category,
-        page: int,
-        pages: int,
-        position: tuple[int, int],
-        tally: _Tally,
-        session: RetailerSession,
-    ) -> ScrapeProgress:
-        return ScrapeProgress(
-            company=self.company,
-            store_id=store.store_id,
-            category=category.key,
-            page=page,
-            pages=pages,
-            categories_done=position[0],
-            categories_total=position[1],
-            products=len(tally.products),
-            requests_made=session.requests_made,
-        )
 
     def _result(
         self, store: StoreTarget, kind: ScrapeKind, session: RetailerSession, tally: _Tally
     ) -> ScrapeResult:
         reason = _incomplete_reason(tally)
         served = tally.served
-        if served is not None and not tally.mismatch and self.served_matches(store.store_id, served):
-            # Same store, spelled the chain's listing way; report the lease's spelling.
+        if served is not None and not tally.mismatch:
+            # Same store, spelled the listing's way; report it the lease's way.
             served = store.store_id
         result = ScrapeResult(
             company=self.company,
@@ -420,11 +369,148 @@ class CatalogueAdapter(ABC):
         return result
 
 
+class _Pager:
+    """Pages categories of one scrape, checking every page before keeping it."""
+
+    def __init__(
+        self,
+        adapter: CatalogueAdapter,
+        session: RetailerSession,
+        store: StoreTarget,
+        tally: _Tally,
+        on_progress: ProgressCallback | None,
+        categories_total: int,
+    ) -> None:
+        self.adapter = adapter
+        self.session = session
+        self.store = store
+        self.tally = tally
+        self.on_progress = on_progress
+        self.categories_total = categories_total
+
+    async def page_category(self, category: Category, done: int) -> None:
+        self.tally.categories.append(category.key)
+        index, pages, previous = 0, 1, frozenset[str]()
+        while index < pages:
+            page = await self._checked_page(category, index)
+            if page is None:
+                return
+            if index == 0:
+                # The retailer's own total decides the page count, never an empty page.
+                pages = math.ceil(page.total / self.adapter.page_size)
+                self.tally.expected += page.total
+            skus = frozenset(p["sku"] for p in page.products)
+            if index > 0 and skus and skus == previous:
+                # IGA repeats its last page instead of ending: its total overstated it.
+                self._short(category, index, "repeated the previous page")
+                return
+            previous = skus
+            self.tally.add(page)
+            index += 1
+            await _notify(self.on_progress, self._progress(category, index, pages, done))
+
+    async def _checked_page(self, category: Category, index: int) -> ParsedPage | None:
+        problem = ""
+        page: ParsedPage | None = None
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            try:
+                page = await self.adapter.fetch_page(self.session, self.store, category, index)
+            except MalformedBodyError:
+                if attempt == PAGE_ATTEMPTS:
+                    raise
+                problem = "malformed"
+                continue
+            except (RetailerUnavailableError, UnexpectedStatusError) as exc:
+                self._fail(category, index, exc)
+                return None
+            if page is None:
+                return None
+            problem = self._problem(page, index)
+            if not problem:
+                return page
+            log.warning(
+                "scrape.page_retry",
+                company=self.adapter.company,
+                store_id=self.store.store_id,
+                category=category.key,
+                page=index,
+                problem=problem,
+                attempt=attempt,
+            )
+        return self._give_up(category, index, page, problem)
+
+    def _problem(self, page: ParsedPage, index: int) -> str:
+        served = page.served_store_id
+        if served is not None and not self.adapter.served_matches(self.store.store_id, served):
+            return "served_store_mismatch"
+        if self.tally.served is None:
+            self.tally.served = served
+        expected_rows = min(self.adapter.page_size, page.total - index * self.adapter.page_size)
+        if page.counted_rows < expected_rows:
+            return "short"
+        return ""
+
+    def _give_up(
+        self, category: Category, index: int, page: ParsedPage | None, problem: str
+    ) -> ParsedPage | None:
+        if problem == "served_store_mismatch" and page is not None:
+            # These prices belong to another store: record which, keep none of them.
+            self.tally.mismatch = True
+            self.tally.served = page.served_store_id
+            log.warning(
+                "scrape.served_store_mismatch",
+                company=self.adapter.company,
+                requested=self.store.store_id,
+                served=page.served_store_id,
+            )
+            return None
+        self._short(category, index, "fewer rows than the retailer's total implies")
+        return page
+
+    def _short(self, category: Category, index: int, detail: str) -> None:
+        self.tally.short_pages.append(f"{category.key} page {index}")
+        log.warning(
+            "scrape.page_short",
+            company=self.adapter.company,
+            store_id=self.store.store_id,
+            category=category.key,
+            page=index,
+            detail=detail,
+        )
+
+    def _fail(self, category: Category, index: int, exc: Exception) -> None:
+        # One failed page makes the scrape partial, not useless: stop and say so.
+        self.tally.failure = f"{category.key} page {index}: {exc}"
+        log.warning(
+            "scrape.page_failed",
+            company=self.adapter.company,
+            store_id=self.store.store_id,
+            category=category.key,
+            page=index,
+            error=str(exc),
+        )
+
+    def _progress(self, category: Category, page: int, pages: int, done: int) -> ScrapeProgress:
+        return ScrapeProgress(
+            company=self.adapter.company,
+            store_id=self.store.store_id,
+            category=category.key,
+            page=page,
+            pages=pages,
+            categories_done=done,
+            categories_total=self.categories_total,
+            products=len(self.tally.products),
+            requests_made=self.session.requests_made,
+        )
+
+
 def _incomplete_reason(tally: _Tally) -> str | None:
     if tally.mismatch:
         return "served_store_mismatch"
     if tally.failure:
         return f"page failed: {tally.failure}"
+    if tally.short_pages:
+        return f"short pages: {', '.join(tally.short_pages[:5])}"
     if tally.rows < COMPLETENESS_THRESHOLD * tally.expected:
         return f"collected {tally.rows} rows of the {tally.expected} the retailer listed"
     return None
@@ -436,5 +522,3 @@ async def _notify(callback: ProgressCallback | None, progress: ScrapeProgress) -
     outcome = callback(progress)
     if inspect.isawaitable(outcome):
         await outcome
-
-

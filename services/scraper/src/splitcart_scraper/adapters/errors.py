@@ -69,6 +69,19 @@ class UnexpectedStatusError(AdapterError):
         self.status = status
 
 
+class MalformedBodyError(ShapeError):
+    """A 200 whose body is not even JSON (cut short, garbled). Unlike a changed shape it
+    can be transient, so the engine re-requests the page before giving up."""
+
+
+class StoreUnavailableError(AdapterError):
+    """The retailer does not know the store or will not serve it (closed, no online shop)."""
+
+    def __init__(self, chain: str, store_id: str, detail: str) -> None:
+        super().__init__(chain, f"store {store_id} is not served: {detail}")
+        self.store_id = store_id
+
+
 class SessionRequiredError(AdapterError):
     """The chain needs an imported browser session (cookies) that was not configured or
     has expired."""

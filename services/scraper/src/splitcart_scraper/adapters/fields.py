@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from .errors import ShapeError
+from .errors import MalformedBodyError, ShapeError
 from .money import MoneyError, dollars_to_cents
 
 
@@ -136,4 +136,6 @@ def decode_json(chain: str, body: bytes, what: str) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         snippet = body[:80].decode("utf-8", "replace")
-        raise ShapeError(chain, "$", f"{what} is not JSON ({exc}); starts {snippet!r}") from exc
+        raise MalformedBodyError(
+            chain, "$", f"{what} is not JSON ({exc}); starts {snippet!r}"
+        ) from exc

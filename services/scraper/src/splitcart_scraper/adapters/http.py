@@ -124,7 +124,9 @@ class RetailerHttp:
             await response.aread()
             await self._backoff(request, attempt, failure, _retry_after(response))
         if status is None:
-            raise NetworkOutageError(self.chain, str(request.url), self.policy.max_attempts, failure)
+            raise NetworkOutageError(
+                self.chain, str(request.url), self.policy.max_attempts, failure
+            )
         raise RetailerUnavailableError(
             self.chain, str(request.url), status, self.policy.max_attempts
         )

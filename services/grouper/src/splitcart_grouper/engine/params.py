@@ -1,0 +1,88 @@
+"""Thresholds of the grouping rule and the exact, integer form of the match decision.
+
+Both comparators (the reference loop and the vectorised path) decide through the
+functions here, so they can only disagree if their counts disagree. Thresholds are
+turned into exact fractions once (``0.98`` becomes ``49/50``) and every comparison is
+done on integers, so no float rounding can flip a decision at the boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def _exact(value: float) -> Fraction:
+    # str() keeps the decimal the operator wrote (0.98 -> 49/50), not the binary float.
+    return Fraction(str(value))
+
+
+@dataclass(frozen=True)
+class GroupingParams:
+    """The SPEC glossary thresholds. All defaults are the SPEC's."""
+
+    freshness: timedelta = timedelta(hours=72)
+    pairing_window: timedelta = timedelta(hours=48)
+    match_threshold: float = 0.98
+    min_shared: int = 100
+    min_range_overlap: float = 0.80
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.match_threshold <= 1 or not 0 <= self.min_range_overlap <= 1:
+            raise ValueError("thresholds are shares between 0 and 1")
+        if self.min_shared < 1:
+            raise ValueError("min_shared must be at least 1")
+
+    @cached_property
+    def freshness_seconds(self) -> int:
+        return int(self.freshness.total_seconds())
+
+    @cached_property
+    def pairing_seconds(self) -> int:
+        return int(self.pairing_window.total_seconds())
+
+    @cached_property
+    def _threshold(self) -> Fraction:
+        return _exact(self.match_threshold)
+
+    @cached_property
+    def _range(self) -> Fraction:
+        return _exact(self.min_range_overlap)
+
+    def allowed_mismatches(self, shared: int) -> int:
+        """Most mismatches a comparison of ``shared`` products may have and still match.
+
+        ``floor(shared * (1 - threshold))`` computed exactly: with threshold ``N/D``,
+        ``mismatches <= allowed`` iff ``mismatches * D <= shared * (D - N)`` iff
+        ``equal / shared >= N / D``. This is the bound the fail-fast loop stops past.
+        """
+        n, d = self._threshold.numerator, self._threshold.denominator
+        return shared * (d - n) // d
+
+    def matched(self, shared: int, mismatches: int, smaller_catalogue: int) -> bool:
+        """The match rule on exact integers (``mismatches`` may be any value above the
+        allowed number when the comparison stopped early: the answer is the same)."""
+        if shared < self.min_shared or shared == 0:
+            return False
+        n, d = self._range.numerator, self._range.denominator
+        if shared * d < n * smaller_catalogue:
+            return False
+        return mismatches <= self.allowed_mismatches(shared)
+
+    def allowed_mismatches_many(self, shared: IntArray) -> IntArray:
+        n, d = self._threshold.numerator, self._threshold.denominator
+        return (shared * (d - n)) // d
+
+    def matched_many(self, shared: IntArray, mismatches: IntArray, smaller: IntArray) -> BoolArray:
+        """Vectorised :meth:`matched`; int64 is ample (counts ≤ 10^6, denominators small)."""
+        n, d = self._range.numerator, self._range.denominator
+        big_enough = (shared >= max(self.min_shared, 1)) & (shared * d >= n * smaller)
+        return big_enough & (mismatches <= self.allowed_mismatches_many(shared))
