@@ -335,7 +335,11 @@ class RabbitBus:
         queue = await declare_consumer_queue(
             channel, exchange, self.dead_exchange, sub.queue_name, sub.routing_keys
         )
-        await queue.consume(lambda message: self._on_message(sub, channel, message))
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await self._on_message(sub, channel, message)
+
+        await queue.consume(on_message)
         self._consumer_channels.append(channel)
 
     async def _on_message(

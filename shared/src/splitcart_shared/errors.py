@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -52,28 +52,28 @@ def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
-async def _domain(_: Request, exc: Exception) -> ORJSONResponse:
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return ORJSONResponse(
+    return JSONResponse(
         _body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=headers
     )
 
 
-async def _validation(_: Request, exc: Exception) -> ORJSONResponse:
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
         for e in exc.errors()
     ]
-    return ORJSONResponse(
+    return JSONResponse(
         _body("invalid_request", "the request is not valid", details), status_code=422
     )
 
 
-async def _http(_: Request, exc: Exception) -> ORJSONResponse:
+async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return ORJSONResponse(
+    return JSONResponse(
         _body("http_error", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
 from sqlalchemy import MetaData
 
 from splitcart_shared.auth import bearer_headers
@@ -244,7 +243,6 @@ def create_service_app(
         description=definition.description,
         version="0.1.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -100,7 +100,9 @@ class ReferenceComparator:
             store: {p: (c, t) for p, (c, t) in cat.items() if c != NO_PRICE and t >= oldest}
             for store, cat in catalogues.items()
         }
-        self._latest = {store: max((t for _, t in cat.values()), default=0) for store, cat in catalogues.items()}
+        self._latest = {
+            store: max((t for _, t in cat.values()), default=0) for store, cat in catalogues.items()
+        }
 
     @classmethod
     def from_prices(
@@ -109,7 +111,9 @@ class ReferenceComparator:
         catalogues: dict[str, Catalogue] = {}
         for store in prices:
             idx, cents, seen = prices.observations(store)
-            catalogues[store] = dict(zip(idx.tolist(), zip(cents.tolist(), seen.tolist(), strict=True), strict=True))
+            catalogues[store] = dict(
+                zip(idx.tolist(), zip(cents.tolist(), seen.tolist(), strict=True), strict=True)
+            )
         return cls(catalogues, now, params)
 
     def knows(self, store: str) -> bool:
@@ -124,7 +128,9 @@ class ReferenceComparator:
     def compare(self, a: str, b: str) -> Evidence:
         cat_a, cat_b = self._current[a], self._current[b]
         window = self.params.pairing_seconds
-        shared = sorted(p for p, (_, t) in cat_a.items() if p in cat_b and abs(t - cat_b[p][1]) <= window)
+        shared = sorted(
+            p for p, (_, t) in cat_a.items() if p in cat_b and abs(t - cat_b[p][1]) <= window
+        )
         allowed = self.params.allowed_mismatches(len(shared))
         mismatches = 0
         for p in shared:
@@ -194,7 +200,9 @@ class FastComparator:
             self._counts[missing] = np.count_nonzero(seen[missing] >= self._oldest, axis=1)
         return self._counts[rows]
 
-    def _scan(self, a: str, others: list[str], prune: bool) -> tuple[I64, I64, I64, npt.NDArray[np.bool_]]:
+    def _scan(
+        self, a: str, others: list[str], prune: bool
+    ) -> tuple[I64, I64, I64, npt.NDArray[np.bool_]]:
         """Shared and mismatch counts of ``a`` against each of ``others``.
 
         With ``prune`` a candidate stops being scanned once it can no longer match; its

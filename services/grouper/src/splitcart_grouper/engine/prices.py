@@ -1,8 +1,8 @@
 """Per-company price matrix kept in memory and updated from ingests.
 
-One dense ``stores × products`` int32 matrix of price cents and one of observation
+One dense ``stores x products`` int32 matrix of price cents and one of observation
 times. Dense beats sparse here: the big chains' stores carry most of the range
-(Woolworths at national scale is ~1,130 × 23,600 ≈ 27M cells, ~210 MB for both
+(Woolworths at national scale is ~1,130 x 23,600 ≈ 27M cells, ~210 MB for both
 matrices), and dense rows let a comparison slice contiguous product ranges.
 
 Times are int32 "ticks": whole seconds since :data:`EPOCH` (2000-01-01 UTC), good until
@@ -61,6 +61,31 @@ class CompanyPrices:
         self._keys: list[str] = []
         self._row: dict[str, int] = {}
 
+    @classmethod
+    def from_matrix(
+        cls, store_keys: list[str], price_cents: I32, observed_at: I32
+    ) -> CompanyPrices:
+        """Bulk load (e.g. a company's whole current-price table at start-up).
+
+        Row ``i`` is ``store_keys[i]``; negative prices mean "no price"; times in ticks.
+        """
+        if len(set(store_keys)) != len(store_keys):
+            raise ValueError("duplicate store keys")
+        price = np.asarray(price_cents, np.int32)
+        seen = np.asarray(observed_at, np.int32)
+        if price.shape != seen.shape or price.ndim != 2 or price.shape[0] != len(store_keys):
+            raise ValueError("price and time matrices must be stores x products")
+        priced = price >= 0
+        if np.any(seen[priced] <= NO_TIME):
+            raise ValueError("observation ticks must be positive")
+        self = cls(n_products=price.shape[1], capacity=len(store_keys))
+        self._price[: len(store_keys)] = np.where(priced, price, NO_PRICE)
+        self._seen[: len(store_keys)] = np.where(priced, seen, NO_TIME)
+        self._latest[: len(store_keys)] = self._seen[: len(store_keys)].max(axis=1, initial=0)
+        self._keys = list(store_keys)
+        self._row = {k: i for i, k in enumerate(store_keys)}
+        return self
+
     # -- reading ----------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -78,7 +103,7 @@ class CompanyPrices:
 
     @property
     def prices(self) -> I32:
-        """Price cents, ``len(self) × n_products`` (a view: do not write)."""
+        """Price cents, ``len(self) x n_products`` (a view: do not write)."""
         return self._price[: len(self._keys)]
 
     @property

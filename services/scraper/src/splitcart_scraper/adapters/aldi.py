@@ -5,8 +5,32 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .base import ParsedPage, Product
-from .fields import as_object, fail, opt_str, req_bool, shape_error, top_field
+import httpx
+from splitcart_shared.clock import clock
+from splitcart_shared.events import ScrapeKind, StoreRecord
+
+from .base import (
+    CatalogueAdapter,
+    Category,
+    ParsedPage,
+    Product,
+    StoreDiscovery,
+    StoreTarget,
+    expect_json,
+)
+from .errors import StoreUnavailableError
+from .fields import (
+    as_object,
+    coordinate,
+    fail,
+    opt_str,
+    req_bool,
+    req_dict,
+    req_str,
+    shape_error,
+    top_field,
+)
+from .http import RetailerHttp, RetailerSession
 from .money import MoneyError, display_to_cents, normalise_measure
 
 CHAIN = "aldi"
@@ -27,7 +51,7 @@ def parse_listing(data: Any) -> ParsedPage:
             products.append(parse_product(raw))
         except Exception as exc:  # any failure inside one product is a shape change
             raise shape_error(CHAIN, f"$.data[{i}]", exc) from exc
-    return ParsedPage(products, total, None, {})
+    return ParsedPage(products, total, served_point(page), {})
 
 
 def parse_product(raw: dict[str, Any]) -> Product:
@@ -118,3 +142,155 @@ def _image(raw: dict[str, Any], sku: str) -> str | None:
         return None
     slug = opt_str(raw, "urlSlugText") or sku
     return url.replace("{width}", "500").replace("{slug}", slug)
+
+
+def served_point(data: dict[str, Any], response: httpx.Response | None = None) -> str | None:
+    """The service point a listing was served for: ``meta.servicePoint``, else the
+    ``x-aldi-service-point`` header."""
+    meta = data.get("meta")
+    if type(meta) is dict and type(meta.get("servicePoint")) is str:
+        return str(meta["servicePoint"])
+    if response is not None:
+        header: str | None = response.headers.get("x-aldi-service-point")
+        return header
+    return None
+
+
+# --- categories and stores --------------------------------------------------------------
+
+
+def parse_category_tree(data: Any) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = top_field(CHAIN, as_object(CHAIN, data), "data", list)
+    for i, node in enumerate(nodes):
+        _check_node(node, f"$.data[{i}]")
+    return nodes
+
+
+def _check_node(node: Any, path: str) -> None:
+    node = as_object(CHAIN, node, path)
+    for key in ("key", "name", "urlSlugText"):
+        top_field(CHAIN, node, key, str, path)
+    for j, child in enumerate(node.get("children") or []):
+        _check_node(child, f"{path}.children[{j}]")
+
+
+def tree_categories(nodes: list[dict[str, Any]], kind: ScrapeKind) -> list[Category]:
+    """Full scrapes page the top categories (a key lists everything below it); spot
+    checks their children, a finer grain to sample from."""
+    if kind == "spot":
+        nodes = [child for node in nodes for child in (node.get("children") or [node])]
+    return [Category(n["key"], n["name"]) for n in nodes]
+
+
+def parse_service_points(data: Any) -> list[StoreRecord]:
+    rows = top_field(CHAIN, as_object(CHAIN, data), "data", list)
+    records = []
+    for i, raw in enumerate(rows):
+        try:
+            records.append(_store_record(raw))
+        except Exception as exc:  # a changed locator record is a shape change
+            raise shape_error(CHAIN, f"$.data[{i}]", exc) from exc
+    return records
+
+
+def _store_record(raw: dict[str, Any]) -> StoreRecord:
+    address = req_dict(raw, "address")
+    street = " ".join(p for p in (opt_str(address, "address1"), opt_str(address, "address2")) if p)
+    return StoreRecord(
+        store_id=req_str(raw, "id"),
+        name=req_str(raw, "name"),
+        division="ALDI",
+        address=street or None,
+        suburb=opt_str(address, "city"),
+        state=opt_str(address, "regionIsoCode"),
+        postcode=opt_str(address, "zipCode"),
+        latitude=coordinate(address.get("latitude")),
+        longitude=coordinate(address.get("longitude")),
+    )
+
+
+def locator_grid(step: float) -> list[tuple[float, float]]:
+    """Cell centres of a ``step``-degree grid over Australia: with 1° cells every point is
+    within ~80 km of a centre, inside the locator's 100 km radius."""
+    points = []
+    latitude = -44.0 + step / 2
+    while latitude < -10.0:
+        longitude = 112.5 + step / 2
+        while longitude < 154.0:
+            points.append((round(latitude, 4), round(longitude, 4)))
+            longitude += step
+        latitude += step
+    return points
+
+
+# --- the adapter ------------------------------------------------------------------------
+
+
+class AldiAdapter(CatalogueAdapter):
+    """Aldi: no session; the store (service point) is a query parameter."""
+
+    company = "aldi"
+    page_size = 30
+
+    def __init__(self, http: RetailerHttp, grid_step: float = 1.0) -> None:
+        super().__init__(http)
+        self.grid_step = grid_step
+
+    def _session(self) -> RetailerSession:
+        headers = {"Origin": SITE, "Referer": f"{SITE}/", "Accept": "application/json"}
+        return self.http.session(headers=headers)
+
+    async def discover_stores(self) -> StoreDiscovery:
+        session = self._session()
+        stores: dict[str, StoreRecord] = {}
+        for latitude, longitude in locator_grid(self.grid_step):
+            params = {"latitude": latitude, "longitude": longitude, "serviceType": "walk-in"}
+            response = await session.get("/v2/service-points", params=params)
+            for record in parse_service_points(expect_json(CHAIN, response, "service points")):
+                stores.setdefault(record.store_id, record)
+        return StoreDiscovery(
+            company=self.company,
+            stores=list(stores.values()),
+            divisions=["ALDI"],
+            complete=True,
+            requests_made=session.requests_made,
+            swept_at=clock.now(),
+        )
+
+    async def open_session(self, store: StoreTarget) -> RetailerSession:
+        return self._session()
+
+    async def categories(
+        self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
+    ) -> list[Category]:
+        params = {"serviceType": "walk-in", "servicePoint": store.store_id}
+        response = await session.get("/v2/product-category-tree", params=params)
+        if response.status_code == 400:
+            raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
+        return tree_categories(parse_category_tree(expect_json(CHAIN, response, "tree")), kind)
+
+    async def fetch_page(
+        self, session: RetailerSession, store: StoreTarget, category: Category, index: int
+    ) -> ParsedPage | None:
+        response = await session.get("/v3/product-search", params=_search(store, category, index))
+        if response.status_code == 400 and index > 0:
+            # Aldi's way of saying "past the last page" (the total shrank meanwhile).
+            return None
+        if response.status_code == 400:
+            raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
+        data = expect_json(CHAIN, response, "listing")
+        page = parse_listing(data)
+        page.served_store_id = served_point(data, response)
+        return page
+
+
+def _search(store: StoreTarget, category: Category, index: int) -> dict[str, Any]:
+    return {
+        "currency": "AUD",
+        "serviceType": "walk-in",
+        "categoryKey": category.key,
+        "limit": 30,
+        "offset": index * 30,
+        "sort": "relevance",
+        "servicePoint": store.store_id,
+    }

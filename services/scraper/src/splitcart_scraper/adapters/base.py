@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-
 import structlog
 from splitcart_shared.clock import clock
 from splitcart_shared.events import (

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from .base import ParsedPage, Product
-from .errors import ShapeError
+import httpx
+import structlog
+from splitcart_shared.clock import clock
+from splitcart_shared.events import ScrapeKind, StoreRecord
+
+from .base import (
+    CatalogueAdapter,
+    Category,
+    ParsedPage,
+    Product,
+    StoreDiscovery,
+    StoreTarget,
+    expect_json,
+)
+from .errors import BlockedError, ShapeError, StoreUnavailableError
 from .fields import (
     as_object,
+    coordinate,
+    decode_json,
     fail,
     opt_cents,
     opt_str,
     req_dict,
+    req_str,
     shape_error,
     top_field,
 )
+from .http import RetailerHttp, RetailerSession
 from .money import MoneyError, normalise_measure, unit_dollars_to_cents
 
 CHAIN = "coles"
+log = structlog.get_logger()
 SITE = "https://www.coles.com.au"
 IMAGE_BASE = "https://productimages.coles.com.au/productimages"
 
@@ -149,4 +168,253 @@ def parse_barcode(data: Any) -> str | None:
     return gtin
 
 
-_ = req_dict
+# --- pages, menu and stores -------------------------------------------------------------
+
+_NEXT_DATA = re.compile(
+    r'<script[^>]*id="__NEXT_DATA__"[^>]*>(.*?)</script>', re.DOTALL | re.IGNORECASE
+)
+_RUNTIME_CONFIG = re.compile(
+    r"window\.__RUNTIME_CONFIG__\s*=\s*(\{.*?\})\s*;?\s*</script>", re.DOTALL
+)
+CHALLENGE_MARKERS = ("_Incapsula_Resource", "Incapsula incident", "Request unsuccessful")
+
+
+def parse_site_config(html: str) -> tuple[str, str | None]:
+    """(buildId, API subscription key) from any Coles HTML page."""
+    if any(marker in html for marker in CHALLENGE_MARKERS):
+        raise BlockedError(CHAIN, SITE, "Incapsula challenge page")
+    match = _NEXT_DATA.search(html)
+    if match is None:
+        raise ShapeError(CHAIN, "html#__NEXT_DATA__", "no __NEXT_DATA__ script on the page")
+    next_data = as_object(CHAIN, decode_json(CHAIN, match.group(1).encode(), "__NEXT_DATA__"))
+    build_id = top_field(CHAIN, next_data, "buildId", str, "__NEXT_DATA__")
+    key = None
+    config = _RUNTIME_CONFIG.search(html)
+    if config is not None:
+        runtime = decode_json(CHAIN, config.group(1).encode(), "__RUNTIME_CONFIG__")
+        if type(runtime) is dict and type(runtime.get("BFF_API_SUBSCRIPTION_KEY")) is str:
+            key = runtime["BFF_API_SUBSCRIPTION_KEY"]
+    return build_id, key
+
+
+def parse_menu(data: Any) -> list[dict[str, Any]]:
+    """``GetShopProductsMenu`` → its level-1 items (children under ``childItems``)."""
+    body = as_object(CHAIN, data)
+    if "errors" in body and not body.get("data"):
+        raise ShapeError(CHAIN, "$.errors", str(body["errors"])[:200])
+    data_node = top_field(CHAIN, body, "data", dict)
+    menu = top_field(CHAIN, data_node, "menuItems", dict, "$.data")
+    items = top_field(CHAIN, menu, "items", list, "$.data.menuItems")
+    for i, item in enumerate(items):
+        path = f"$.data.menuItems.items[{i}]"
+        for key, kind in (("id", str), ("name", str), ("seoToken", str), ("level", int)):
+            top_field(CHAIN, as_object(CHAIN, item, path), key, kind, path)
+    # Seasonal catalogues (Down Down, ...) re-list products of the core aisles.
+    return [item for item in items if item.get("subType", "CORE") == "CORE"]
+
+
+def menu_categories(items: list[dict[str, Any]], kind: ScrapeKind) -> list[Category]:
+    if kind == "full":
+        return [Category(i["seoToken"], i["name"], _count(i)) for i in items]
+    categories = []
+    for item in items:
+        children = [c for c in item.get("childItems") or [] if type(c) is dict]
+        if not children:
+            categories.append(Category(item["seoToken"], item["name"], _count(item)))
+        for child in children:
+            slug = f"{item['seoToken']}/{child['seoToken']}"
+            categories.append(Category(slug, child["name"], _count(child)))
+    return categories
+
+
+def _count(item: dict[str, Any]) -> int | None:
+    count = item.get("productCount")
+    return count if type(count) is int else None
+
+
+def parse_stores(data: Any) -> list[StoreRecord]:
+    """``GetStores`` → store records."""
+    data_node = top_field(CHAIN, as_object(CHAIN, data), "data", dict)
+    stores = top_field(CHAIN, data_node, "stores", dict, "$.data")
+    results = top_field(CHAIN, stores, "results", list, "$.data.stores")
+    records = []
+    for i, row in enumerate(results):
+        try:
+            records.append(_store_record(row["store"]))
+        except Exception as exc:  # a changed locator record is a shape change
+            raise shape_error(CHAIN, f"$.data.stores.results[{i}].store", exc) from exc
+    return records
+
+
+def _store_record(raw: dict[str, Any]) -> StoreRecord:
+    address = req_dict(raw, "address")
+    position = raw.get("position") or {}
+    brand = req_dict(raw, "brand")
+    return StoreRecord(
+        store_id=req_str(raw, "id"),
+        name=req_str(raw, "name"),
+        division=req_str(brand, "name"),
+        address=opt_str(address, "addressLine"),
+        suburb=opt_str(address, "suburb"),
+        state=opt_str(address, "state"),
+        postcode=opt_str(address, "postcode"),
+        latitude=coordinate(position.get("latitude")),
+        longitude=coordinate(position.get("longitude")),
+    )
+
+
+def numeric_store_id(store_id: str) -> str:
+    """``"COL:858"`` → ``"858"``: the number the fulfillmentStoreId cookie wants."""
+    number = store_id.rsplit(":", 1)[-1].lstrip("0") or "0"
+    if not number.isdigit():
+        raise StoreUnavailableError(CHAIN, store_id, "not a Coles store id")
+    return number
+
+
+def product_slug(sku_or_url: str) -> str:
+    """The product data route's slug from a SKU, a slug or a product URL; only the
+    trailing ``-<id>`` matters to Coles."""
+    tail = sku_or_url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
+    return f"product-{tail}" if tail.isdigit() else tail
+
+
+# --- the adapter ------------------------------------------------------------------------
+
+# One GetStores call per capital (500 nearest each) covers the country.
+CAPITALS = (
+    (-33.87, 151.21),
+    (-37.81, 144.96),
+    (-27.47, 153.03),
+    (-31.95, 115.86),
+    (-34.93, 138.60),
+    (-42.88, 147.33),
+    (-35.28, 149.13),
+    (-12.46, 130.84),
+)
+_MENU_QUERY = (
+    "query GetShopProductsMenu($storeId: BrowseStoreId) { menuItems(storeId: $storeId) "
+    "{ restrictedIds items { id level name originalName productCount seoToken type subType "
+    "childItems { id level name productCount seoToken childItems { id level name "
+    "productCount seoToken } } } } }"
+)
+_STORES_QUERY = (
+    "query GetStores($latitude: Float!, $longitude: Float!, $brandIds: [BrandId!], "
+    "$numberOfStores: Int) { stores(latitude: $latitude, longitude: $longitude, brandIds: "
+    "$brandIds, numberOfStores: $numberOfStores) { totalCount results { distance store { "
+    "id name phone isTrading address { addressLine suburb state postcode } position { "
+    "latitude longitude } brand { id name storeFinderId } } } } }"
+)
+
+
+class ColesAdapter(CatalogueAdapter):
+    """Coles: an imported Imperva cookie jar, the store chosen by cookie, Next.js data
+    routes under a build id read from the site."""
+
+    company = "coles"
+    page_size = 48
+
+    def __init__(
+        self,
+        http: RetailerHttp,
+        cookie_jar: dict[str, str] | None = None,
+        subscription_key: str | None = None,
+    ) -> None:
+        super().__init__(http)
+        self.cookie_jar = dict(cookie_jar or {})
+        self._configured_key = subscription_key
+        self._site: tuple[str, str | None] | None = None
+
+    def _session(self, store: StoreTarget | None = None) -> RetailerSession:
+        cookies = dict(self.cookie_jar)
+        if store is not None:
+            cookies["fulfillmentStoreId"] = numeric_store_id(store.store_id)
+            cookies["shopping-method"] = "clickAndCollect"
+        site = SITE
+        headers = {"Origin": site, "Referer": f"{site}/", "Accept": "application/json"}
+        return self.http.session(cookies=cookies, headers=headers)
+
+    async def _site_config(
+        self, session: RetailerSession, refresh: bool = False
+    ) -> tuple[str, str]:
+        if self._site is None or refresh:
+            response = await session.get("/", headers={"Accept": "text/html"})
+            if response.status_code != 200:
+                raise BlockedError(CHAIN, str(response.request.url), f"HTTP {response.status_code}")
+            self._site = parse_site_config(response.text)
+            log.info("scrape.coles_build", build_id=self._site[0])
+        build_id, key = self._site
+        return build_id, self._configured_key or key or ""
+
+    async def _graphql(
+        self, session: RetailerSession, operation: str, query: str, variables: dict[str, Any]
+    ) -> Any:
+        _, key = await self._site_config(session)
+        body = {"operationName": operation, "variables": variables, "query": query}
+        headers = {"ocp-apim-subscription-key": key} if key else {}
+        response = await session.post("/api/graphql", json=body, headers=headers)
+        return expect_json(CHAIN, response, operation)
+
+    async def discover_stores(self) -> StoreDiscovery:
+        session = self._session()
+        stores: dict[str, StoreRecord] = {}
+        for latitude, longitude in CAPITALS:
+            variables = {
+                "latitude": latitude,
+                "longitude": longitude,
+                "brandIds": ["COL", "LQR"],
+                "numberOfStores": 500,
+            }
+            data = await self._graphql(session, "GetStores", _STORES_QUERY, variables)
+            for record in parse_stores(data):
+                stores.setdefault(record.store_id, record)
+        return StoreDiscovery(
+            company=self.company,
+            stores=list(stores.values()),
+            divisions=sorted({s.division for s in stores.values()}),
+            complete=True,
+            requests_made=session.requests_made,
+            swept_at=clock.now(),
+        )
+
+    async def open_session(self, store: StoreTarget) -> RetailerSession:
+        session = self._session(store)
+        await self._site_config(session)
+        return session
+
+    async def categories(
+        self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
+    ) -> list[Category]:
+        variables = {"storeId": numeric_store_id(store.store_id).zfill(4)}
+        data = await self._graphql(session, "GetShopProductsMenu", _MENU_QUERY, variables)
+        return menu_categories(parse_menu(data), kind)
+
+    async def fetch_page(
+        self, session: RetailerSession, store: StoreTarget, category: Category, index: int
+    ) -> ParsedPage | None:
+        params = {"slug": category.key, "page": index + 1}
+        response = await self._data_route(session, f"browse/{category.key}", params)
+        return parse_listing(expect_json(CHAIN, response, "listing"))
+
+    async def _data_route(
+        self, session: RetailerSession, route: str, params: dict[str, Any]
+    ) -> httpx.Response:
+        build_id, _ = await self._site_config(session)
+        response = await session.get(f"/_next/data/{build_id}/en/{route}.json", params=params)
+        if response.status_code == 404:
+            # A deploy changes the build id and old data routes 404: re-read it once.
+            build_id, _ = await self._site_config(session, refresh=True)
+            response = await session.get(f"/_next/data/{build_id}/en/{route}.json", params=params)
+        return response
+
+    def served_matches(self, requested: str, served: str) -> bool:
+        # Listings spell the store "0858", the locator "COL:858".
+        return served.isdigit() and int(served) == int(numeric_store_id(requested))
+
+    async def fetch_barcode(self, product_sku_or_url: str) -> str | None:
+        """The product's GTIN from its page data; None when Coles gives none."""
+        session = self._session()
+        slug = product_slug(product_sku_or_url)
+        response = await self._data_route(session, f"product/{slug}", {"slug": slug})
+        if response.status_code == 404:
+            return None
+        return parse_barcode(expect_json(CHAIN, response, "product page"))

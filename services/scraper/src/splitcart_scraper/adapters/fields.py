@@ -139,3 +139,14 @@ def decode_json(chain: str, body: bytes, what: str) -> Any:
         raise MalformedBodyError(
             chain, "$", f"{what} is not JSON ({exc}); starts {snippet!r}"
         ) from exc
+
+
+def coordinate(value: Any) -> float | None:
+    """A locator latitude/longitude (string or number); "0", blank or junk mean unknown."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number != 0.0 else None

@@ -178,6 +178,8 @@ class RetailerSession:
         self.cookies: dict[str, str] = dict(cookies or {})
         self.headers: dict[str, str] = dict(headers or {})
         self.requests_made = 0
+        # Per-scrape values an adapter threads through its calls (e.g. IGA's sessionId).
+        self.context: dict[str, str] = {}
 
     async def request(
         self,

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import html
 import re
+import uuid
 from typing import Any
 
-from .base import ParsedPage, Product
-from .fields import as_object, fail, opt_cents, opt_str, shape_error, top_field
+import httpx
+from splitcart_shared.clock import clock
+from splitcart_shared.events import ScrapeKind, StoreRecord
+
+from .base import (
+    CatalogueAdapter,
+    Category,
+    ParsedPage,
+    Product,
+    StoreDiscovery,
+    StoreTarget,
+    expect_json,
+)
+from .errors import ShapeError, StoreUnavailableError, UnexpectedStatusError
+from .fields import (
+    as_object,
+    coordinate,
+    decode_json,
+    fail,
+    opt_cents,
+    opt_str,
+    req_str,
+    shape_error,
+    top_field,
+)
+from .http import RetailerHttp, RetailerSession
 from .money import MoneyError, display_to_cents, normalise_measure
 
 CHAIN = "iga"
@@ -119,3 +145,151 @@ def _image(raw: dict[str, Any]) -> str | None:
         return None
     url = image.get("default")
     return url if type(url) is str and url else None
+
+
+# --- categories and stores --------------------------------------------------------------
+
+SHOPPING_MODE = "11111111-1111-1111-1111-111111111111"
+LOCATOR_PATH = "/location/storelocator/183/"
+LOCALITY_IDS = range(1, 641)
+_STOREDATA = re.compile(r'data-storedata="([^"]*)"')
+_JSONP = re.compile(r"^[\w$.]*\((.*)\)\s*;?\s*$", re.DOTALL)
+
+
+def parse_hierarchy(data: Any) -> list[dict[str, Any]]:
+    """``categoryHierarchy`` → the departments (the root's grand-children: root → Grocery
+    → department → category → subcategory)."""
+    root = as_object(CHAIN, data)
+    _check_node(root, "$")
+    departments: list[dict[str, Any]] = []
+    for top in root["children"]:
+        departments.extend(top["children"] or [top])
+    return departments
+
+
+def _check_node(node: Any, path: str) -> None:
+    node = as_object(CHAIN, node, path)
+    top_field(CHAIN, node, "identifier", str, path)
+    top_field(CHAIN, node, "displayName", str, path)
+    children = top_field(CHAIN, node, "children", list, path)
+    for j, child in enumerate(children):
+        _check_node(child, f"{path}.children[{j}]")
+
+
+def hierarchy_categories(departments: list[dict[str, Any]], kind: ScrapeKind) -> list[Category]:
+    """Full scrapes page departments (a node lists everything below it); spot checks
+    their categories, a finer grain to sample from."""
+    nodes = departments
+    if kind == "spot":
+        nodes = [child for node in departments for child in (node["children"] or [node])]
+    return [Category(n["identifier"], n["displayName"]) for n in nodes]
+
+
+def parse_locator(body: str) -> list[StoreRecord]:
+    """The salefinder JSONP answer → store records (JSON inside HTML inside JSONP)."""
+    match = _JSONP.match(body.strip())
+    if match is None:
+        raise ShapeError(CHAIN, "locator", f"not a JSONP call: {body[:80]!r}")
+    envelope = as_object(CHAIN, decode_json(CHAIN, match.group(1).encode(), "locator"))
+    content = top_field(CHAIN, envelope, "content", str)
+    records = []
+    for i, escaped in enumerate(_STOREDATA.findall(content)):
+        raw = decode_json(CHAIN, html.unescape(escaped).encode(), "data-storedata")
+        try:
+            records.append(_store_record(as_object(CHAIN, raw)))
+        except Exception as exc:  # a changed locator record is a shape change
+            raise shape_error(CHAIN, f"locator.storedata[{i}]", exc) from exc
+    return records
+
+
+def _store_record(raw: dict[str, Any]) -> StoreRecord:
+    retailer_store_id = opt_str(raw, "retailerStoreId")
+    return StoreRecord(
+        store_id=str(req_str(raw, "storeId")),
+        name=req_str(raw, "storeName"),
+        division="IGA",
+        address=opt_str(raw, "address"),
+        suburb=opt_str(raw, "suburb"),
+        state=opt_str(raw, "state"),
+        postcode=opt_str(raw, "postcode"),
+        latitude=coordinate(raw.get("latitude")),
+        longitude=coordinate(raw.get("longitude")),
+        scrapable=retailer_store_id is not None,
+        retailer_store_id=retailer_store_id,
+    )
+
+
+# --- the adapter ------------------------------------------------------------------------
+
+
+class IgaAdapter(CatalogueAdapter):
+    """IGA: each store's online shop by its retailerStoreId; no served-store field, so
+    the served store is the shop the path names."""
+
+    company = "iga"
+    page_size = 36
+
+    def __init__(self, http: RetailerHttp, locator_url: str) -> None:
+        super().__init__(http)
+        self.locator_url = locator_url.rstrip("/")
+
+    async def discover_stores(self) -> StoreDiscovery:
+        session = self.http.session(headers={"Accept": "*/*"})
+        stores: dict[str, StoreRecord] = {}
+        for locality in LOCALITY_IDS:
+            params = {
+                "format": "json",
+                "saleGroup": 0,
+                "limit": 1500,
+                "locationId": locality,
+                "callback": "storeLocator",
+            }
+            response = await session.get(f"{self.locator_url}{LOCATOR_PATH}", params=params)
+            if response.status_code != 200:
+                raise UnexpectedStatusError(CHAIN, str(response.request.url), response.status_code)
+            for record in parse_locator(response.text):
+                stores.setdefault(record.store_id, record)
+        return StoreDiscovery(
+            company=self.company,
+            stores=list(stores.values()),
+            divisions=["IGA"],
+            complete=True,
+            requests_made=session.requests_made,
+            swept_at=clock.now(),
+        )
+
+    async def open_session(self, store: StoreTarget) -> RetailerSession:
+        rid = _rid(store)
+        headers = {"x-shopping-mode": SHOPPING_MODE, "Accept": "application/json"}
+        session = self.http.session(cookies={"iga-shop.retailerStoreId": rid}, headers=headers)
+        session.context["sessionId"] = str(uuid.uuid4())
+        return session
+
+    async def categories(
+        self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
+    ) -> list[Category]:
+        response = await session.get(f"/api/storefront/stores/{_rid(store)}/categoryHierarchy")
+        data = self._json(response, store, "category hierarchy")
+        return hierarchy_categories(parse_hierarchy(data), kind)
+
+    async def fetch_page(
+        self, session: RetailerSession, store: StoreTarget, category: Category, index: int
+    ) -> ParsedPage | None:
+        path = f"/api/storefront/stores/{_rid(store)}/categories/{category.key}/search"
+        params = {"take": 36, "skip": index * 36, "sessionId": session.context["sessionId"]}
+        response = await session.get(path, params=params)
+        page = parse_listing(self._json(response, store, "listing"))
+        # IGA responses name no store: what was served is the shop the path asked for.
+        page.served_store_id = store.store_id
+        return page
+
+    def _json(self, response: httpx.Response, store: StoreTarget, what: str) -> Any:
+        if response.status_code == 404:
+            raise StoreUnavailableError(CHAIN, store.store_id, "no online shop (404)")
+        return expect_json(CHAIN, response, what)
+
+
+def _rid(store: StoreTarget) -> str:
+    if not store.retailer_store_id:
+        raise StoreUnavailableError(CHAIN, store.store_id, "no online shop (retailerStoreId)")
+    return store.retailer_store_id

@@ -6,8 +6,6 @@ Bases default to the real sites; the real paths hang below them, so pointing a b
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from splitcart_shared.events import Company
@@ -56,10 +54,8 @@ class ScraperRetailerSettings(BaseSettings):
     coles_cookie_jar: str | None = None
     coles_subscription_key: str | None = None
 
-    # Aldi's locator needs a grid of points; the sweep's spacing in degrees.
-    aldi_locator_grid_step: float = Field(default=2.0, gt=0)
-    iga_locator_ids: list[int] = Field(default_factory=list)
-    sandbox_mode: Literal["auto", "off"] = "auto"
+    # Aldi's locator answers within 100 km of a point: a 1-degree grid covers the country.
+    aldi_locator_grid_step: float = Field(default=1.0, gt=0)
 
     def base_url(self, company: Company) -> str:
         return {

@@ -4,22 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ParsedPage, Product
+import httpx
+import orjson
+import structlog
+from splitcart_shared.clock import clock
+from splitcart_shared.events import ScrapeKind, StoreRecord
+
+from .base import (
+    CatalogueAdapter,
+    Category,
+    ParsedPage,
+    Product,
+    StoreDiscovery,
+    StoreTarget,
+    expect_json,
+)
+from .errors import BlockedError, SessionRequiredError, ShapeError, StoreUnavailableError
 from .fields import (
     as_object,
+    coordinate,
     fail,
     json_in_string,
     opt_cents,
     opt_str,
     req_bool,
-    req_dict,
-    req_list,
+    req_str,
     shape_error,
     top_field,
 )
+from .http import RetailerHttp, RetailerSession
 from .money import MoneyError, normalise_measure, unit_dollars_to_cents
 
 CHAIN = "woolworths"
+log = structlog.get_logger()
 PRODUCT_URL = "https://www.woolworths.com.au/shop/productdetails/{sku}/{slug}"
 _PATH_KEYS = ("piesdepartmentnamesjson", "piescategorynamesjson", "piessubcategorynamesjson")
 
@@ -47,7 +64,8 @@ def parse_listing(data: Any) -> ParsedPage:
                 served.add(_store(raw))
             except Exception as exc:  # any failure inside one product is a shape change
                 raise shape_error(CHAIN, path, exc) from exc
-    return ParsedPage(products, total, _served(served), dropped)
+    counted = len(products) + dropped["marketplace"]
+    return ParsedPage(products, total, _served(served), dropped, counted)
 
 
 def parse_product(raw: dict[str, Any]) -> Product:
@@ -138,10 +156,206 @@ def _served(stores: set[str]) -> str | None:
     return ",".join(sorted(stores))
 
 
-def parse_categories(data: Any) -> list[dict[str, Any]]:
-    page = as_object(CHAIN, data)
-    categories = top_field(CHAIN, page, "Categories", list)
-    return [req_dict({"c": c}, "c") for c in categories]
+# --- categories and stores --------------------------------------------------------------
+
+_SKIPPED_NAMES = frozenset({"everyday market", "front of store"})
+# Woolworths stops paging a node after 10,000 rows; bigger nodes are paged by children.
+NODE_ROW_CAP = 10_000
 
 
-_ = req_list
+def parse_category_tree(data: Any) -> list[dict[str, Any]]:
+    """The browsable top-level nodes: specials, Everyday Market and Front of Store out."""
+    nodes = top_field(CHAIN, as_object(CHAIN, data), "Categories", list)
+    kept = []
+    for i, node in enumerate(nodes):
+        path = f"$.Categories[{i}]"
+        node = as_object(CHAIN, node, path)
+        for key, kind in (("NodeId", str), ("Description", str), ("UrlFriendlyName", str)):
+            top_field(CHAIN, node, key, kind, path)
+        if not _skipped(node):
+            kept.append(node)
+    return kept
+
+
+def _skipped(node: dict[str, Any]) -> bool:
+    return (
+        node["NodeId"].upper().endswith("_SPECIALS")
+        or node["UrlFriendlyName"].endswith("-specials")
+        or node["Description"].strip().lower() in _SKIPPED_NAMES
+        or node.get("IsSpecial") is True
+    )
+
+
+def full_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fewest nodes that list everything: a node, or its children when it is over the
+    row cap."""
+    chosen: list[dict[str, Any]] = []
+    for node in nodes:
+        children = _children(node)
+        if _count(node) > NODE_ROW_CAP and children:
+            chosen.extend(full_nodes(children))
+        else:
+            chosen.append(node)
+    return chosen
+
+
+def spot_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Second-level nodes (finer than departments, so a sample of them is small)."""
+    return [child for node in nodes for child in (_children(node) or [node])]
+
+
+def _children(node: dict[str, Any]) -> list[dict[str, Any]]:
+    children = node.get("Children") or []
+    if type(children) is not list:
+        raise ShapeError(CHAIN, f"$.Categories[{node['NodeId']}].Children", "expected a list")
+    return [c for c in children if type(c) is dict and not _skipped(c)]
+
+
+def _count(node: dict[str, Any]) -> int:
+    count = node.get("ProductCount")
+    return count if type(count) is int else 0
+
+
+def parse_stores(data: Any) -> list[StoreRecord]:
+    """``/apis/ui/StoreLocator/Stores`` → store records."""
+    rows = top_field(CHAIN, as_object(CHAIN, data), "Stores", list)
+    stores = []
+    for i, raw in enumerate(rows):
+        try:
+            stores.append(_store_record(raw))
+        except Exception as exc:  # a changed locator record is a shape change
+            raise shape_error(CHAIN, f"$.Stores[{i}]", exc) from exc
+    return stores
+
+
+def _store_record(raw: dict[str, Any]) -> StoreRecord:
+    store_no = raw["StoreNo"]
+    if type(store_no) not in (str, int):
+        fail("StoreNo", f"expected a store number, got {store_no!r}")
+    address = " ".join(p for p in (opt_str(raw, "AddressLine1"), opt_str(raw, "AddressLine2")) if p)
+    return StoreRecord(
+        store_id=str(store_no),
+        name=req_str(raw, "Name"),
+        division=req_str(raw, "Division"),
+        address=address or None,
+        suburb=opt_str(raw, "Suburb"),
+        state=opt_str(raw, "State"),
+        postcode=opt_str(raw, "Postcode"),
+        latitude=coordinate(raw.get("Latitude")),
+        longitude=coordinate(raw.get("Longitude")),
+    )
+
+
+# --- the adapter ------------------------------------------------------------------------
+
+DIVISIONS = ("SUPERMARKETS", "METRO")
+
+
+class WoolworthsAdapter(CatalogueAdapter):
+    """Woolworths: Akamai warm-up, store chosen through Fulfilment with an imported
+    logged-in session, categories paged 36 at a time."""
+
+    company = "woolworths"
+    page_size = 36
+
+    def __init__(self, http: RetailerHttp, session_cookies: dict[str, str] | None = None) -> None:
+        super().__init__(http)
+        self.session_cookies = dict(session_cookies or {})
+
+    async def discover_stores(self) -> StoreDiscovery:
+        session = self.http.session(headers=self._headers())
+        await self._warm_up(session)
+        stores: list[StoreRecord] = []
+        for division in DIVISIONS:
+            params = {"Max": 10000, "Division": division, "Facility": "", "postcode": "*"}
+            response = await session.get("/apis/ui/StoreLocator/Stores", params=params)
+            stores.extend(parse_stores(expect_json(CHAIN, response, "store locator")))
+        return StoreDiscovery(
+            company=self.company,
+            stores=list({s.store_id: s for s in stores}.values()),
+            divisions=sorted({s.division for s in stores}),
+            complete=True,
+            requests_made=session.requests_made,
+            swept_at=clock.now(),
+        )
+
+    async def open_session(self, store: StoreTarget) -> RetailerSession:
+        session = self.http.session(cookies=self.session_cookies, headers=self._headers())
+        await self._warm_up(session)
+        if not self.session_cookies:
+            # Anonymous sessions are served the default store; the served-store check on
+            # every page then tells the truth about it.
+            log.warning("scrape.anonymous_session", company=CHAIN, store_id=store.store_id)
+            return session
+        await self._choose_store(session, store)
+        return session
+
+    async def _warm_up(self, session: RetailerSession) -> None:
+        response = await session.get("/")
+        if response.status_code != 200:
+            raise BlockedError(
+                CHAIN, str(response.request.url), f"warm-up HTTP {response.status_code}"
+            )
+
+    async def _choose_store(self, session: RetailerSession, store: StoreTarget) -> None:
+        if not store.store_id.isdigit():
+            raise StoreUnavailableError(CHAIN, store.store_id, "not a Woolworths store number")
+        body = {"fulfilmentMethod": "Pickup", "fulfilmentStoreId": int(store.store_id)}
+        response = await session.post("/apis/ui/Fulfilment", json=body)
+        if response.status_code == 401:
+            raise SessionRequiredError(CHAIN, "the imported session is not logged in (401)")
+        if response.status_code == 400:
+            raise StoreUnavailableError(CHAIN, store.store_id, _error_message(response))
+        answer = as_object(CHAIN, expect_json(CHAIN, response, "fulfilment"))
+        if answer.get("IsSuccessful") is not True:
+            raise StoreUnavailableError(CHAIN, store.store_id, str(answer)[:200])
+
+    async def categories(
+        self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
+    ) -> list[Category]:
+        response = await session.get("/apis/ui/PiesCategoriesWithSpecials")
+        nodes = parse_category_tree(expect_json(CHAIN, response, "category tree"))
+        chosen = full_nodes(nodes) if kind == "full" else spot_nodes(nodes)
+        return [Category(n["NodeId"], n["Description"], _count(n)) for n in chosen]
+
+    async def fetch_page(
+        self, session: RetailerSession, store: StoreTarget, category: Category, index: int
+    ) -> ParsedPage | None:
+        response = await session.post(
+            "/apis/ui/browse/category", json=_browse_body(category, index)
+        )
+        return parse_listing(expect_json(CHAIN, response, "listing"))
+
+    def _headers(self) -> dict[str, str]:
+        site = "https://www.woolworths.com.au"
+        return {"Origin": site, "Referer": f"{site}/", "Accept": "application/json"}
+
+
+def _browse_body(category: Category, index: int) -> dict[str, Any]:
+    return {
+        "categoryId": category.key,
+        "pageNumber": index + 1,
+        "pageSize": 36,
+        "sortType": "TraderRelevance",
+        "url": f"/shop/browse/{category.key}",
+        "location": f"/shop/browse/{category.key}",
+        "formatObject": orjson.dumps({"name": category.name}).decode(),
+        "isSpecial": False,
+        "isBundle": False,
+        "isMobile": False,
+        "isHideEverydayMarketProducts": True,
+        "filters": [],
+        "token": "",
+        "gpBoost": 0,
+        "categoryVersion": "v2",
+    }
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("ErrorMessage") or body)[:200]
+    return str(body)[:200]

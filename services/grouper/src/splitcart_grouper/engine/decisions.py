@@ -1,0 +1,345 @@
+"""Grouping decisions: health checks, merging and re-homing over any comparator.
+
+The procedures only ever ask a :class:`~.overlap.Comparator` "does A match these?" and
+"what is the evidence of A against B?", and they visit stores in a fixed order, so the
+reference loop and the fast comparator produce identical groups whenever their match
+decisions agree (which the integer rule in :mod:`.params` guarantees).
+
+Orders (all ties broken by store key, keys compared as strings):
+
+* groups are health-checked in ascending anchor key;
+* merging visits anchors by descending group size, then key (sizes as the pass starts);
+  at its turn an anchor is compared with every other standing anchor that has not had
+  its turn yet, in the same order (sizes as they are then), and each match merges (the
+  smaller group folds into the larger; equal sizes keep the lower anchor key). Anchors
+  never change while merging, so each pair is compared at most once, and after the
+  pass no two standing anchors match: the fixed point;
+* re-homing takes ejected stores in ascending key; each joins the first matching
+  anchor in merge order.
+
+Because True Overlap is not transitive, a merge is decided anchor to anchor: the
+members that came along are re-verified at their own next health check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .overlap import Comparator, Evidence
+from .state import Group, GroupingState, IdFactory
+
+ScrapeKind = Literal["full", "spot"]
+MergeScope = Literal["all", "touched"]
+
+
+@dataclass(frozen=True, slots=True)
+class Founded:
+    """A store seen for the first time starts in a group of one."""
+
+    store: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """A freshly checked member still matches its anchor (the service counts streaks)."""
+
+    store: str
+    group: str
+    evidence: Evidence
+    takes_anchor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ejected:
+    store: str
+    old_group: str
+    new_group: str
+    reason: Literal["mismatch", "anchor_rogue"]
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorChanged:
+    group: str
+    old_anchor: str
+    new_anchor: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    into_group: str
+    from_group: str
+    anchor: str
+    moved: tuple[str, ...]
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class RescrapeRequested:
+    store: str
+    reason: Literal["stale_anchor", "tie_break", "rehoming"]
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rehomed:
+    store: str
+    from_group: str
+    into_group: str
+    evidence: Evidence
+
+
+Decision = Founded | Confirmed | Ejected | AnchorChanged | Merged | RescrapeRequested | Rehomed
+
+
+@dataclass
+class RoundResult:
+    """The company's groups after the round, and what was decided, in decision order."""
+
+    state: GroupingState
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def full_regroup(
+    stores: Iterable[str], comparator: Comparator, *, id_factory: IdFactory | None = None
+) -> RoundResult:
+    """Group ``stores`` from scratch: all alone, then merge to a fixed point.
+
+    Stores without current prices stay alone (the scheduler already favours stale
+    anchors, so no rescrape is requested for them here).
+    """
+    run = _Round(GroupingState(), comparator, id_factory)
+    keys = sorted(set(stores))
+    run.admit(keys)
+    run.merge(eligible=[s for s in keys if run.current(s)], focus=None)
+    return RoundResult(run.state, run.out)
+
+
+def run_round(
+    state: GroupingState,
+    comparator: Comparator,
+    fresh: Mapping[str, ScrapeKind],
+    *,
+    id_factory: IdFactory | None = None,
+    merge_scope: MergeScope = "all",
+) -> RoundResult:
+    """One round after a batch of ``store.ingested`` of one company.
+
+    ``fresh`` names the stores ingested in the batch and the kind of scrape. The input
+    state is not modified. ``merge_scope="all"`` compares every pair of current anchors
+    (the exhaustive fixed point); ``"touched"`` only pairs involving an anchor whose data
+    or group changed this round, which is enough when the previous round reached a
+    fixed point and nothing else changed since.
+    """
+    run = _Round(state.copy(), comparator, id_factory)
+    run.admit(sorted(s for s in fresh if s not in run.state.group_of))
+    for gid in sorted(run.state.groups, key=lambda g: run.state.groups[g].anchor):
+        run.check_group(run.state.groups[gid], fresh)
+    run.touched.update(s for s in fresh if run.state.is_anchor(s))
+    run.merge(eligible=run.mergeable(), focus=None if merge_scope == "all" else run.touched)
+    run.rehome(fresh)
+    return RoundResult(run.state, run.out)
+
+
+class _Round:
+    """Working state of one procedure run: the groups, the comparator, the output."""
+
+    def __init__(self, state: GroupingState, cmp: Comparator, ids: IdFactory | None) -> None:
+        self.state, self.cmp, self.ids = state, cmp, ids
+        self.out: list[Decision] = []
+        self.skipped: set[str] = set()
+        self.ejected: list[str] = []
+        self.touched: set[str] = set()
+
+    def current(self, store: str) -> bool:
+        return self.cmp.knows(store) and self.cmp.current_count(store) > 0
+
+    def freshest_first(self, store: str) -> tuple[int, str]:
+        return (-self.cmp.latest(store), store)
+
+    def merge_order(self, store: str) -> tuple[int, str]:
+        return (-len(self.state.group(store).stores), store)
+
+    def admit(self, stores: Iterable[str]) -> None:
+        for store in stores:
+            self.out.append(Founded(store, self.state.found(store, self.ids).id))
+            self.touched.add(store)
+
+    # -- 1. health checks ---------------------------------------------------------------
+
+    def check_group(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> None:
+        checked = self.to_check(group, fresh)
+        if not checked:
+            return
+        if not self.current(group.anchor):
+            self.out.append(RescrapeRequested(group.anchor, "stale_anchor", group.id))
+            self.skipped.add(group.id)
+            return
+        found = dict(zip(checked, self.cmp.compare_many(group.anchor, checked), strict=True))
+        odd = [m for m in checked if not found[m].matched]
+        majority = self.majority_against_anchor(odd, len(checked))
+        if majority:
+            self.anchor_is_rogue(group, checked, majority, found[majority[0]])
+        elif len(checked) == 1 and odd and self.ask_tie_break(group, odd[0]):
+            return
+        else:
+            self.confirm(group, [m for m in checked if m not in odd], found)
+            for m in odd:
+                self.eject(m, group, "mismatch", found[m])
+
+    def to_check(self, group: Group, fresh: Collection[str]) -> list[str]:
+        """Fresh members with current prices, plus members awaiting a tie-breaker whose
+        tie-breaker (or who themselves) arrived in this batch."""
+        waiting = self.state.tie_breaks
+        return [
+            m
+            for m in group.members
+            if (m in fresh or (m in waiting and waiting[m] in fresh)) and self.current(m)
+        ]
+
+    def majority_against_anchor(self, odd: list[str], checked: int) -> list[str] | None:
+        """A strict majority of the checked members that match one representative of
+        theirs but not the anchor; representatives are tried freshest first."""
+        if checked < 2 or 2 * len(odd) <= checked:
+            return None
+        for rep in sorted(odd, key=self.freshest_first):
+            rest = [m for m in odd if m != rep]
+            cluster = [rep] + [
+                m for m, ok in zip(rest, self.cmp.matches(rep, rest), strict=True) if ok
+            ]
+            if 2 * len(cluster) > checked:
+                return cluster
+        return None
+
+    def ask_tie_break(self, group: Group, doubted: str) -> bool:
+        """One member against the anchor and nobody else fresh: ask for another member's
+        data before deciding. A member already waiting on a tie-break that still stands
+        alone is not given a second one (it is ejected), nor is a member of a group of two
+        (there is nobody to ask; the anchor keeps the group)."""
+        if doubted in self.state.tie_breaks:
+            return False
+        others = [m for m in group.members if m != doubted]
+        if not others:
+            return False
+        asked = min(others, key=lambda m: (self.cmp.latest(m) if self.cmp.knows(m) else 0, m))
+        self.state.tie_breaks[doubted] = asked
+        self.out.append(RescrapeRequested(asked, "tie_break", group.id))
+        return True
+
+    def confirm(self, group: Group, confirmed: list[str], found: Mapping[str, Evidence]) -> None:
+        """Record confirmations; the freshest confirmed member with data fresher than the
+        anchor's takes the anchor title."""
+        anchor_latest = self.cmp.latest(group.anchor)
+        fresher = [m for m in confirmed if self.cmp.latest(m) > anchor_latest]
+        heir = min(fresher, key=self.freshest_first) if fresher else None
+        for m in confirmed:
+            self.state.tie_breaks.pop(m, None)
+            self.out.append(Confirmed(m, group.id, found[m], takes_anchor=m == heir))
+        if heir is not None:
+            self.change_anchor(group, heir)
+
+    def change_anchor(self, group: Group, new: str) -> None:
+        old, group.anchor = group.anchor, new
+        self.touched.add(new)
+        self.out.append(AnchorChanged(group.id, old, new, tuple(group.members)))
+
+    def anchor_is_rogue(
+        self, group: Group, checked: list[str], majority: list[str], proof: Evidence
+    ) -> None:
+        """The majority's representative becomes anchor, the old anchor is ejected and
+        the other checked members are judged against the new anchor."""
+        old = group.anchor
+        self.change_anchor(group, majority[0])
+        self.eject(old, group, "anchor_rogue", proof)
+        rest = [m for m in checked if m != group.anchor]
+        found = dict(zip(rest, self.cmp.compare_many(group.anchor, rest), strict=True))
+        self.confirm(group, [m for m in rest if found[m].matched], found)
+        for m in rest:
+            if not found[m].matched:
+                self.eject(m, group, "mismatch", found[m])
+
+    def eject(
+        self, store: str, group: Group, reason: Literal["mismatch", "anchor_rogue"], proof: Evidence
+    ) -> None:
+        self.state.detach(store)
+        alone = self.state.found(store, self.ids)
+        self.ejected.append(store)
+        self.out.append(Ejected(store, group.id, alone.id, reason, proof))
+
+    # -- 2. merging ---------------------------------------------------------------------
+
+    def mergeable(self) -> list[str]:
+        """Anchors with current prices, except skipped groups and this round's ejected
+        stores (those are re-homed instead)."""
+        ejected = set(self.ejected)
+        return [
+            a
+            for a in self.state.anchors()
+            if self.state.group_of[a] not in self.skipped and a not in ejected and self.current(a)
+        ]
+
+    def merge(self, eligible: list[str], focus: set[str] | None) -> None:
+        """Merge matching anchors until no two eligible anchors match.
+
+        One pass suffices: every pair of anchors still standing at the end was compared
+        when the first of the two took its turn (the other was standing then too), and a
+        match would have merged them. ``done`` holds anchors that had their turn, so no
+        pair is compared twice.
+        """
+        alive = {a for a in eligible if self.state.is_anchor(a)}
+        done: set[str] = set()
+        for a in sorted(alive, key=self.merge_order):
+            if a not in alive:
+                continue
+            rivals = [
+                b
+                for b in sorted(alive - done - {a}, key=self.merge_order)
+                if focus is None or a in focus or b in focus
+            ]
+            done.add(a)
+            for b, ok in zip(rivals, self.cmp.matches(a, rivals), strict=True):
+                if ok and a in alive:
+                    gone = self.fold(self.state.group(a), self.state.group(b))
+                    alive.discard(gone)
+
+    def fold(self, one: Group, other: Group) -> str:
+        """Merge the smaller group into the larger (equal sizes: lower anchor key wins)."""
+        into, gone = sorted((one, other), key=lambda g: (-len(g.stores), g.anchor))
+        proof = self.cmp.compare(into.anchor, gone.anchor)
+        moved = tuple(sorted(gone.stores))
+        for store in moved:
+            self.state.tie_breaks.pop(store, None)
+            self.state.group_of[store] = into.id
+        into.stores.update(moved)
+        del self.state.groups[gone.id]
+        self.out.append(Merged(into.id, gone.id, into.anchor, moved, proof))
+        return gone.anchor
+
+    # -- 3. re-homing -------------------------------------------------------------------
+
+    def rehome(self, fresh: Mapping[str, ScrapeKind]) -> None:
+        """Each ejected store joins the first matching anchor. Homes are the current
+        anchors plus the ejected stores already left alone this round (so two rogues
+        that now price alike end up together). One that finds no home on a spot check's
+        partial data, or has no current data at all, asks for a rescrape."""
+        settled: list[str] = []
+        for store in sorted(set(self.ejected)):
+            own = self.state.group_of[store]
+            if not self.current(store):
+                self.out.append(RescrapeRequested(store, "rehoming", own))
+                continue
+            homes = sorted(self.mergeable() + settled, key=self.merge_order)
+            found = self.cmp.matches(store, homes)
+            home = next((a for a, ok in zip(homes, found, strict=True) if ok), None)
+            if home is None:
+                settled.append(store)
+                if fresh.get(store) == "spot":
+                    self.out.append(RescrapeRequested(store, "rehoming", own))
+                continue
+            into = self.state.group(home)
+            self.state.move(store, into)
+            self.out.append(Rehomed(store, own, into.id, self.cmp.compare(home, store)))

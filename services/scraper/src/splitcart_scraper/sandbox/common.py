@@ -1,0 +1,90 @@
+"""What every chain emulation shares: the sandbox context, counters, fast responses."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.responses import Response
+
+from splitcart_scraper.sandbox.faults import FaultInjector
+from splitcart_scraper.sandbox.world import Store, World
+
+LISTING_ENDPOINTS = frozenset({
+    ("woolworths", "browse"), ("coles", "browse"), ("aldi", "product-search"), ("iga", "search"),
+})
+
+
+class Counters:
+    """Requests served per chain and endpoint (thread-safe: the bench reads while serving)."""
+
+    def __init__(self) -> None:
+        self._hits: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def hit(self, chain: str, endpoint: str) -> None:
+        with self._lock:
+            self._hits[(chain, endpoint)] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            items = list(self._hits.items())
+        out: dict[str, dict[str, int]] = {}
+        for (chain, endpoint), count in items:
+            out.setdefault(chain, {})[endpoint] = count
+        pages = sum(c for key, c in items if key in LISTING_ENDPOINTS)
+        return {"requests": out, "pages": pages}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+
+@dataclass
+class Sandbox:
+    world: World
+    faults: FaultInjector
+    counters: Counters = field(default_factory=Counters)
+    woolworths_sessions: dict[str, int] = field(default_factory=dict)
+
+    def day(self) -> int:
+        return self.world.today()
+
+    def mismatch(self, chain: str, store: Store) -> Store:
+        """The served-store fault: another open store of the same chain."""
+        if not self.faults.fires("store_mismatch", chain):
+            return store
+        pool = [s for s in self.world.open_stores(chain, self.day()) if s is not store]
+        pool = [s for s in pool if chain != "iga" or s.retailer_store_id]
+        return pool[self.faults.pick("store_mismatch", len(pool))] if pool else store
+
+    def truncate(self, chain: str, rows: list[Any]) -> list[Any]:
+        if rows and self.faults.fires("truncated", chain):
+            return rows[: len(rows) // 2]
+        return rows
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def html_response(text: str, status: int = 200) -> Response:
+    return Response(text, status_code=status, media_type="text/html; charset=utf-8")
+
+
+def dollars(cents: int) -> float:
+    return round(cents / 100.0, 2)
+
+
+def money(cents: int) -> str:
+    return f"${cents / 100:.2f}"
+
+
+def as_list(values: np.ndarray) -> list[Any]:
+    result: list[Any] = values.tolist()
+    return result
