@@ -20,6 +20,8 @@ import aio_pika
 import aio_pika.abc
 from aio_pika.exceptions import DeliveryError
 from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +37,7 @@ log = get_logger(__name__)
 DEAD_LETTER_EXCHANGE = "splitcart.dead"
 
 Handler = Callable[[AsyncSession, Payload, Envelope], Awaitable[None]]
-AfterCommit = Callable[[], None]
+AfterCommit = Callable[[Envelope], None]
 
 
 class Unroutable(Exception):
@@ -113,8 +115,48 @@ async def handle_once(sub: Subscription, envelope: Envelope, payload: Payload) -
         return False
     EVENTS_HANDLED.labels(sub.consumer, envelope.event_type, "ok").inc()
     for hook in sub.after_commit:
-        hook()
+        hook(envelope)
     return True
+
+
+async def handle_batch(sub: Subscription, items: Sequence[tuple[Envelope, Payload]]) -> None:
+    """Handle several deliveries in one transaction: one bulk inbox insert, then each
+    not-yet-seen event's handler. Any failure rolls the whole batch back (the caller then
+    retries the messages one by one)."""
+    async with sub.db.transaction() as session:
+        fresh = await _insert_inbox(session, sub, [e for e, _ in items])
+        for envelope, payload in items:
+            if str(envelope.event_id) in fresh:
+                fresh.discard(str(envelope.event_id))
+                await sub.handler(session, payload, envelope)
+    for envelope, _ in items:
+        EVENTS_HANDLED.labels(sub.consumer, envelope.event_type, "ok").inc()
+        for hook in sub.after_commit:
+            hook(envelope)
+
+
+async def _insert_inbox(
+    session: AsyncSession, sub: Subscription, envelopes: Sequence[Envelope]
+) -> set[str]:
+    """Insert inbox rows, skipping ones already there; the event ids that were new."""
+    rows = [
+        {
+            "consumer": sub.consumer,
+            "event_id": str(e.event_id),
+            "event_type": e.event_type,
+            "processed_at": clock.now(),
+        }
+        for e in envelopes
+    ]
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
+    stmt = (
+        insert_fn(sub.tables.inbox)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(sub.tables.inbox.c.event_id)
+    )
+    return set((await session.execute(stmt)).scalars().all())
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -143,11 +185,21 @@ async def handle_with_retries(
     return False, error, max_attempts
 
 
+@dataclass(frozen=True)
+class RawEvent:
+    """An already-serialised envelope (what the relay reads from an outbox row)."""
+
+    event_id: str
+    event_type: str
+    body: bytes
+
+
 class Bus(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, envelope: Envelope) -> None: ...
     async def publish_many(self, envelopes: Sequence[Envelope]) -> list[Exception | None]: ...
+    async def publish_raw(self, messages: Sequence[RawEvent]) -> list[Exception | None]: ...
     async def subscribe(self, sub: Subscription) -> None: ...
     async def ping(self) -> None: ...
 
@@ -199,6 +251,9 @@ class InProcessBus:
             except Exception as exc:
                 results.append(exc)
         return results
+
+    async def publish_raw(self, messages: Sequence[RawEvent]) -> list[Exception | None]:
+        return await self.publish_many([Envelope.from_bytes(m.body) for m in messages])
 
     async def deliver_raw(self, sub: Subscription, body: bytes) -> None:
         """Deliver undecoded bytes (tests use it to inject poison messages)."""
@@ -259,8 +314,13 @@ class RabbitBus:
         prefetch: int = 32,
         retry: RetryPolicy | None = None,
         queue_prefix: str = "splitcart",
+        batch: int = 100,
+        workers: int = 2,
     ) -> None:
         self.url = url
+        self.batch = batch
+        self.workers = workers
+        self._workers: list[asyncio.Task[None]] = []
         self.exchange_name = exchange
         self.queue_prefix = queue_prefix
         self.dead_exchange = f"{queue_prefix}.dead"
@@ -285,6 +345,10 @@ class RabbitBus:
             )
 
     async def close(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close()
@@ -296,30 +360,35 @@ class RabbitBus:
         if self._pub_channel is None or self._pub_channel.is_closed:
             raise ConnectionError("broker channel is closed")
 
-    def _message(self, envelope: Envelope) -> aio_pika.Message:
-        return aio_pika.Message(
-            body=envelope.to_bytes(),
-            message_id=str(envelope.event_id),
-            type=envelope.event_type,
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers={"producer": envelope.producer, "schema_version": envelope.schema_version},
-        )
-
     async def publish(self, envelope: Envelope) -> None:
         (result,) = await self.publish_many([envelope])
         if result is not None:
             raise result
 
     async def publish_many(self, envelopes: Sequence[Envelope]) -> list[Exception | None]:
-        """Publish concurrently (confirms are pipelined); one result per envelope."""
+        return await self.publish_raw(
+            [RawEvent(str(e.event_id), e.event_type, e.to_bytes()) for e in envelopes]
+        )
+
+    async def publish_raw(self, messages: Sequence[RawEvent]) -> list[Exception | None]:
+        """Publish concurrently (confirms are pipelined); one result per message."""
         if self._exchange is None:
             await self.start()
         assert self._exchange is not None
         exchange = self._exchange
         coros = [
-            exchange.publish(self._message(e), routing_key=e.event_type, mandatory=True)
-            for e in envelopes
+            exchange.publish(
+                aio_pika.Message(
+                    body=m.body,
+                    message_id=m.event_id,
+                    type=m.event_type,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=m.event_type,
+                mandatory=True,
+            )
+            for m in messages
         ]
         raw = await asyncio.gather(*coros, return_exceptions=True)
         return [_publish_error(r) for r in raw]
@@ -336,13 +405,63 @@ class RabbitBus:
             channel, exchange, self.dead_exchange, sub.queue_name, sub.routing_keys
         )
 
+        inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            await self._on_message(sub, channel, message)
+            inbox.put_nowait(message)
 
         await queue.consume(on_message)
         self._consumer_channels.append(channel)
+        for i in range(self.workers):
+            task = asyncio.create_task(self._work(sub, channel, inbox), name=f"{sub.consumer}-{i}")
+            self._workers.append(task)
 
-    async def _on_message(
+    async def _work(
+        self,
+        sub: Subscription,
+        channel: aio_pika.abc.AbstractChannel,
+        inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage],
+    ) -> None:
+        """Take what is waiting (up to ``batch``) and handle it in one transaction."""
+        while True:
+            batch = [await inbox.get()]
+            if inbox.qsize() < self.batch:
+                await asyncio.sleep(0.003)  # let deliveries accumulate: fewer, larger commits
+            while len(batch) < self.batch and not inbox.empty():
+                batch.append(inbox.get_nowait())
+            try:
+                await self._handle_batch(sub, channel, batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one bad batch stop the consumer
+                log.error("consumer.batch_failed", consumer=sub.consumer, error=str(exc))
+
+    async def _handle_batch(
+        self,
+        sub: Subscription,
+        channel: aio_pika.abc.AbstractChannel,
+        batch: list[aio_pika.abc.AbstractIncomingMessage],
+    ) -> None:
+        good: list[tuple[aio_pika.abc.AbstractIncomingMessage, Envelope, Payload]] = []
+        for message in batch:
+            try:
+                good.append((message, *decode(message.body)))
+            except PoisonMessage as exc:
+                await self._dead_letter(sub, channel, message, f"poison: {exc}", 1)
+                await message.ack()
+        if len(good) > 1:
+            try:
+                await handle_batch(sub, [(e, p) for _, e, p in good])
+            except Exception as exc:
+                log.warning("consumer.batch_retry_singly", consumer=sub.consumer, error=str(exc))
+            else:
+                for message, _, _ in good:
+                    await message.ack()
+                return
+        for message, _, _ in good:
+            await self._handle_single(sub, channel, message)
+
+    async def _handle_single(
         self,
         sub: Subscription,
         channel: aio_pika.abc.AbstractChannel,
@@ -428,9 +547,17 @@ def make_bus(
     prefetch: int,
     retry: RetryPolicy,
     queue_prefix: str = "splitcart",
+    batch: int = 100,
+    workers: int = 2,
 ) -> Bus:
     if amqp_url:
         return RabbitBus(
-            amqp_url, exchange, prefetch=prefetch, retry=retry, queue_prefix=queue_prefix
+            amqp_url,
+            exchange,
+            prefetch=prefetch,
+            retry=retry,
+            queue_prefix=queue_prefix,
+            batch=batch,
+            workers=workers,
         )
     return InProcessBus(retry)

@@ -145,11 +145,27 @@ def up(
     uvicorn.run(build_up_app(settings), host=host, port=port, log_config=None)
 
 
+def _broken(name: str, error: Exception) -> Any:
+    def command() -> None:
+        typer.echo(f"{name} is unavailable: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(2)
+
+    command.__doc__ = f"(unavailable: {error})"
+    return command
+
+
 def _plug_in() -> None:
+    """Mount plug-ins; one that fails to import is reported when used, not fatal to all."""
     for ep in entry_points(group="splitcart.cli"):
-        app.add_typer(ep.load(), name=ep.name)
+        try:
+            app.add_typer(ep.load(), name=ep.name)
+        except Exception as exc:
+            app.command(name=ep.name)(_broken(ep.name, exc))
     for ep in entry_points(group="splitcart.bench"):
-        bench_app.command(name=ep.name)(ep.load())
+        try:
+            bench_app.command(name=ep.name)(ep.load())
+        except Exception as exc:
+            bench_app.command(name=ep.name)(_broken(f"bench {ep.name}", exc))
 
 
 def main() -> None:

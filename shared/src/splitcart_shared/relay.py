@@ -18,10 +18,9 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_shared.bus import Bus, Unroutable, backoff
+from splitcart_shared.bus import Bus, RawEvent, Unroutable, backoff
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
-from splitcart_shared.events import Envelope
 from splitcart_shared.logging import get_logger
 from splitcart_shared.metrics import EVENTS_PUBLISHED, EVENTS_UNROUTABLE, OUTBOX_PENDING
 from splitcart_shared.outbox import MessagingTables
@@ -39,6 +38,7 @@ class OutboxRelay:
         service: str,
         batch: int = 500,
         idle_seconds: float = 0.2,
+        concurrency: int = 4,
     ) -> None:
         self.db = db
         self.tables = tables
@@ -47,7 +47,10 @@ class OutboxRelay:
         self.batch = batch
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Postgres: several claim-publish loops at once (SKIP LOCKED keeps them apart), so
+        # one batch's confirms are awaited while the next is being published. SQLite: one.
+        self.concurrency = concurrency if db.is_postgres else 1
+        self._tasks: list[asyncio.Task[None]] = []
         self._failures = 0
 
     def kick(self) -> None:
@@ -55,15 +58,19 @@ class OutboxRelay:
         self._wake.set()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"relay-{self.service}")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"relay-{self.service}-{i}")
+                for i in range(self.concurrency)
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
     async def _run(self) -> None:
         while True:
@@ -85,6 +92,9 @@ class OutboxRelay:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+        # Kicked: every loop wakes; a short pause lets a burst of commits accumulate so
+        # batches stay large.
+        await asyncio.sleep(0.002)
 
     async def drain_once(self) -> int:
         """Claim up to ``batch`` pending rows, publish them, record the outcome.
@@ -109,24 +119,24 @@ class OutboxRelay:
             raise ConnectionError(f"publish failed: {error}")
         return len(rows)
 
-    def _claim_query(self) -> Select[tuple[int, str, bytes]]:
+    def _claim_query(self) -> Select[tuple[int, str, str, bytes]]:
         outbox = self.tables.outbox
         return (
-            select(outbox.c.id, outbox.c.event_type, outbox.c.body)
+            select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.body)
             .where(outbox.c.status == "pending")
             .order_by(outbox.c.id)
             .limit(self.batch)
         )
 
-    async def _publish(self, rows: Sequence[Row[tuple[int, str, bytes]]]) -> list[Exception | None]:
+    async def _publish(self, rows: Sequence[Row[tuple[int, str, str, bytes]]]) -> list[Exception | None]:
         if not rows:
             return []
-        return await self.bus.publish_many([Envelope.from_bytes(r.body) for r in rows])
+        return await self.bus.publish_raw([RawEvent(r.event_id, r.event_type, r.body) for r in rows])
 
     async def _record(
         self,
         session: AsyncSession,
-        rows: Sequence[Row[tuple[int, str, bytes]]],
+        rows: Sequence[Row[tuple[int, str, str, bytes]]],
         results: list[Exception | None],
     ) -> Exception | None:
         """Mark sent rows, note errors on the others; the first transient error is returned."""

@@ -80,7 +80,8 @@ class Runtime:
             tables=self.outbox.tables,
         )
         if self.relay is not None:
-            sub.after_commit.append(self.relay.kick)
+            relay = self.relay
+            sub.after_commit.append(lambda _envelope: relay.kick())
         self.subscriptions.append(sub)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
@@ -131,6 +132,8 @@ def build_bus(settings: CommonSettings) -> Bus:
         settings.consumer_prefetch,
         _retry_policy(settings),
         settings.queue_prefix,
+        settings.consumer_batch,
+        settings.consumer_workers,
     )
 
 

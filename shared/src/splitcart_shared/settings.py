@@ -53,7 +53,9 @@ class CommonSettings(BaseSettings):
     # Messaging
     relay_batch: int = 500
     relay_idle_seconds: float = 0.2
-    consumer_prefetch: int = 32
+    consumer_prefetch: int = 200
+    consumer_batch: int = 100
+    consumer_workers: int = 2
     consumer_max_attempts: int = 5
     consumer_backoff_base: float = 0.05
     consumer_backoff_cap: float = 2.0

@@ -2,18 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
-from splitcart_shared.runtime import ServiceDefinition
+from fastapi import FastAPI
+
+from splitcart_scheduler import consumers, metrics
+from splitcart_scheduler import service as scheduling
+from splitcart_scheduler.api import router
 from splitcart_scheduler.models import SCHEMA, messaging, metadata
-from splitcart_scheduler.settings import get_settings
+from splitcart_scheduler.service import Policy
+from splitcart_scheduler.settings import SchedulerSettings, get_settings
+from splitcart_shared.logging import get_logger
+from splitcart_shared.runtime import Runtime, ServiceDefinition, create_service_app
+
+log = get_logger(__name__)
+
+
+def scheduler_settings(runtime: Runtime) -> SchedulerSettings:
+    settings = runtime.settings
+    return settings if isinstance(settings, SchedulerSettings) else get_settings()
+
+
+async def setup(runtime: Runtime) -> None:
+    settings = scheduler_settings(runtime)
+    policy = Policy.from_settings(settings)
+    runtime.state["policy"] = policy
+    async with runtime.db.transaction() as session:
+        await scheduling.sync_slots(session, settings)
+        await scheduling.replan_everything(session, policy)
+    consumers.register(runtime, policy)
+    runtime.spawn(maintain(runtime, policy, settings.maintenance_interval_seconds), "maintain")
+
+
+async def maintain(runtime: Runtime, policy: Policy, interval: float) -> None:
+    """Reclaim expired leases and refresh the gauges, until the service stops."""
+    while not runtime.stopping.is_set():
+        try:
+            await maintain_once(runtime, policy)
+        except Exception as exc:  # a bad round must not end the loop
+            log.warning("scheduler.maintenance_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+
+
+async def maintain_once(runtime: Runtime, policy: Policy) -> None:
+    async with runtime.db.transaction() as session:
+        await scheduling.reclaim_expired(session, policy)
+    async with runtime.db.read() as session:
+        metrics.publish(await scheduling.stats(session))
+
 
 service = ServiceDefinition(
     name="scheduler",
-    description="Decides which store is scraped next; leases; politeness per company.",
+    description=(
+        "Decides which store is scraped next; leases; politeness per company. "
+        "Stores are named by company and the chain's own store id (URL-encoded in paths)."
+    ),
     settings_factory=get_settings,
+    routers=[router],
     schema=SCHEMA,
     metadata=metadata,
     messaging=messaging,
     migrations=Path(__file__).parent / "migrations",
+    setup=setup,
 )
+
+
+def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
+    return create_service_app(service, settings)

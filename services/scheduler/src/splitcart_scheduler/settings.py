@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from splitcart_shared.settings import CommonSettings
+
+DEFAULT_COMPANY_CAP = 4
 
 
 class SchedulerSettings(CommonSettings):
     """Everything the scheduler service reads from the environment."""
+
+    anchor_refresh_hours: float = Field(24.0, ge=0)
+    member_check_days: float = Field(7.0, ge=0)
+    member_check_max_days: float = Field(28.0, ge=0)
+    lease_ttl_seconds: float = Field(300.0, gt=0)
+    lease_max_hours: float = Field(4.0, gt=0)
+    # Concurrent leases per company; companies not listed get ``company_lease_cap_default``.
+    company_lease_cap: dict[str, int] = Field(
+        default_factory=lambda: {"coles": 4, "woolworths": 4, "aldi": 4, "iga": 4}
+    )
+    company_lease_cap_default: int = Field(DEFAULT_COMPANY_CAP, ge=0)
+    failure_backoff_base_seconds: float = Field(60.0, ge=0)
+    failure_backoff_cap_seconds: float = Field(6 * 3600.0, ge=0)
+    # How often (wall-clock) expired leases are swept and the due-work gauges refreshed.
+    maintenance_interval_seconds: float = Field(15.0, gt=0)
+
+    def cap_for(self, company: str) -> int:
+        return self.company_lease_cap.get(company, self.company_lease_cap_default)
 
 
 def get_settings() -> SchedulerSettings:

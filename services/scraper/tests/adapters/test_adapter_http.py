@@ -6,7 +6,6 @@ import random
 
 import httpx
 import pytest
-
 from splitcart_scraper.adapters.errors import NetworkOutageError, RetailerUnavailableError
 from splitcart_scraper.adapters.http import (
     PolitenessLimiter,

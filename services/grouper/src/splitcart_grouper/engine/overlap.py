@@ -27,7 +27,7 @@ shortcut, and every count behind a match or a reported evidence is exact.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .params import GroupingParams
-from .prices import NO_PRICE, CompanyPrices, ticks
+from .prices import NO_PRICE, NO_TIME, CompanyPrices, ticks
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,7 @@ class ReferenceComparator:
         self, catalogues: Mapping[str, Catalogue], now: datetime, params: GroupingParams
     ) -> None:
         self.params = params
+        self._memo: dict[tuple[str, str], Evidence] = {}
         oldest = ticks(now) - params.freshness_seconds
         self._current = {
             store: {p: (c, t) for p, (c, t) in cat.items() if c != NO_PRICE and t >= oldest}
@@ -126,6 +127,15 @@ class ReferenceComparator:
         return self._latest[store]
 
     def compare(self, a: str, b: str) -> Evidence:
+        # Remembered per pair: the procedures ask for the evidence of a decision they
+        # just took, and the data cannot change under one comparator.
+        if (b, a) in self._memo:
+            return replace(self._memo[b, a], store_a=a, store_b=b)
+        if (a, b) not in self._memo:
+            self._memo[a, b] = self._compare(a, b)
+        return self._memo[a, b]
+
+    def _compare(self, a: str, b: str) -> Evidence:
         cat_a, cat_b = self._current[a], self._current[b]
         window = self.params.pairing_seconds
         shared = sorted(
@@ -150,24 +160,33 @@ class ReferenceComparator:
 
 
 I64 = npt.NDArray[np.int64]
+_NEVER = np.iinfo(np.int32).max
+_IMPOSSIBLE = NO_PRICE - 1  # never equal to a stored cell
+_FIRST_SLICE_CELLS = 1 << 18
 
 
 class FastComparator:
     """Vectorised comparisons of one store against many over a :class:`CompanyPrices`.
 
-    Built for one ``now``; cheap to build (per-store counts are computed on demand), so
-    the service makes one per round. ``block`` is the width of the product-index slices
-    a scan advances by; candidates past their mismatch budget leave after each slice.
+    Built for one ``now`` over prices that do not change while it is used; cheap to
+    build (per-store summaries are read on demand), so the service makes one per round.
+    A scan reads the effective-price matrix (:meth:`CompanyPrices.effective`) through
+    product-index slices (see :func:`_blocks`): candidates past their mismatch budget
+    leave after each slice, so most non-matches cost one or two small slices while
+    matches pay few slice overheads. Exact counts of every pair scanned to the end are
+    kept, so the evidence of a decision already taken costs nothing.
     """
 
     def __init__(
-        self, prices: CompanyPrices, now: datetime, params: GroupingParams, block: int = 2048
+        self, prices: CompanyPrices, now: datetime, params: GroupingParams, block: int = 256
     ) -> None:
         self.params = params
         self._prices = prices
-        self._oldest = ticks(now) - params.freshness_seconds
+        # Clamped above NO_TIME so an empty cell can never count as current.
+        self._oldest = max(ticks(now) - params.freshness_seconds, NO_TIME + 1)
         self._block = block
-        self._counts = np.full(len(prices), -1, np.int64)
+        self._summary = np.full((len(prices), 3), -1, np.int64)
+        self._exact: dict[tuple[str, str], tuple[int, int, int]] = {}
 
     def knows(self, store: str) -> bool:
         return store in self._prices
@@ -176,63 +195,116 @@ class FastComparator:
         return self._prices.latest_seen(store)
 
     def current_count(self, store: str) -> int:
-        return int(self._current_counts(self._prices.rows([store]))[0])
+        return int(self._current(self._prices.rows([store]))[0, 0])
 
     def compare(self, a: str, b: str) -> Evidence:
         return self.compare_many(a, [b])[0]
 
     def compare_many(self, a: str, others: Sequence[str]) -> list[Evidence]:
-        shared, mism, smaller, _ = self._scan(a, list(others), prune=False)
-        return [
-            evidence(a, b, int(s), int(m), int(n), self.params, exact=True)
-            for b, s, m, n in zip(others, shared, mism, smaller, strict=True)
-        ]
+        todo = [b for b in dict.fromkeys(others) if (a, b) not in self._exact]
+        if todo:
+            self._scan(a, todo, prune=False)
+        return [evidence(a, b, *self._exact[a, b], params=self.params, exact=True) for b in others]
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
-        shared, mism, smaller, alive = self._scan(a, list(others), prune=True)
-        decided = self.params.matched_many(shared, mism, smaller) & alive
-        return [bool(x) for x in decided]
+        alive = self._scan(a, list(others), prune=True)
+        return [bool(x) for x in alive]
 
-    def _current_counts(self, rows: npt.NDArray[np.intp]) -> I64:
-        missing = rows[self._counts[rows] < 0]
+    def _current(self, rows: npt.NDArray[np.intp]) -> I64:
+        """[count, first tick, last tick] of each row's current observations."""
+        missing = rows[self._summary[rows, 0] < 0]
         if missing.size:
-            seen = self._prices.seen
-            self._counts[missing] = np.count_nonzero(seen[missing] >= self._oldest, axis=1)
-        return self._counts[rows]
+            self._summary[missing] = self._prices.current_summary(missing, self._oldest)
+        return self._summary[rows]
 
-    def _scan(
-        self, a: str, others: list[str], prune: bool
-    ) -> tuple[I64, I64, I64, npt.NDArray[np.bool_]]:
-        """Shared and mismatch counts of ``a`` against each of ``others``.
+    def _scan(self, a: str, others: list[str], prune: bool) -> npt.NDArray[np.bool_]:
+        """Count ``a`` against ``others``; return which match.
 
-        With ``prune`` a candidate stops being scanned once it can no longer match; its
-        counts are then partial and ``alive`` is False for it.
+        With ``prune`` a candidate stops being scanned once it can no longer match
+        (:meth:`GroupingParams.allowed_mismatches` of the smaller catalogue is the most
+        any shared count could allow). Pairs scanned to the end have exact counts and
+        are remembered for :meth:`compare_many`.
         """
-        price, seen = self._prices.prices, self._prices.seen
-        ra = self._prices.row(a)
         rows = self._prices.rows(others)
-        smaller = np.minimum(self._current_counts(rows), self._current_counts(np.array([ra]))[0])
+        ra = self._prices.row(a)
+        mine, theirs = self._current(np.array([ra]))[0], self._current(rows)
+        smaller = np.minimum(theirs[:, 0], mine[0])
+        # Both stores' current observations within one window: every shared product is
+        # paired, so the per-product time test can be skipped (exactly the same counts).
+        span = np.maximum(theirs[:, 2], mine[2]) - np.minimum(theirs[:, 1], mine[1])
+        uniform = span <= self.params.pairing_seconds
+        alive = smaller >= self.params.min_shared if prune else np.ones(len(rows), np.bool_)
+        shared, mism = self._count(ra, rows, alive, smaller, uniform, prune)
+        for b, s, m, n, ok in zip(others, shared, mism, smaller, alive, strict=True):
+            if ok:
+                self._exact[a, b] = self._exact[b, a] = (int(s), int(m), int(n))
+        return alive & self.params.matched_many(shared, mism, smaller)
+
+    def _count(
+        self,
+        ra: int,
+        rows: npt.NDArray[np.intp],
+        alive: npt.NDArray[np.bool_],
+        smaller: I64,
+        uniform: npt.NDArray[np.bool_],
+        prune: bool,
+    ) -> tuple[I64, I64]:
+        price = self._prices.effective(self._oldest)
         budget = self.params.allowed_mismatches_many(smaller)
         shared = np.zeros(len(rows), np.int64)
         mism = np.zeros(len(rows), np.int64)
-        alive = smaller >= self.params.min_shared if prune else np.ones(len(rows), np.bool_)
-        current_a = seen[ra] >= self._oldest
-        window = self.params.pairing_seconds
-        for start in range(0, price.shape[1], self._block):
+        # Few candidates: wider first slices, as per-slice overhead outweighs the work saved.
+        first = max(self._block, _FIRST_SLICE_CELLS // max(len(rows), 1))
+        for cols in _blocks(price.shape[1], first):
             live = np.flatnonzero(alive)
             if live.size == 0:
                 break
-            cols = slice(start, start + self._block)
-            mine = current_a[cols]
-            if not mine.any():
+            mine = price[ra, cols]
+            if mine.max(initial=NO_PRICE) < 0:
                 continue
-            t_a = seen[ra, cols]
-            t_b = seen[rows[live], cols]
-            ok = (t_b >= self._oldest) & mine
-            ok &= np.abs(t_b - t_a) <= window
-            differ = ok & (price[rows[live], cols] != price[ra, cols])
-            shared[live] += np.count_nonzero(ok, axis=1)
-            mism[live] += np.count_nonzero(differ, axis=1)
+            theirs = price[rows[live], cols]
+            both, same = self._block_counts(ra, rows[live], cols, mine, theirs, uniform[live])
+            shared[live] += both
+            mism[live] += both - same
             if prune:
                 alive[live] = mism[live] <= budget[live]
-        return shared, mism, smaller, alive
+        return shared, mism
+
+    def _block_counts(
+        self,
+        ra: int,
+        rows: npt.NDArray[np.intp],
+        cols: slice,
+        mine: npt.NDArray[np.int32],
+        theirs: npt.NDArray[np.int32],
+        uniform: npt.NDArray[np.bool_],
+    ) -> tuple[I64, I64]:
+        """Shared and equal counts of one block. Where a has no current price, the
+        threshold is unreachable and the wanted price impossible, so each count is one
+        comparison against a per-column vector."""
+        current = mine >= 0
+        floor = np.where(current, 0, _NEVER).astype(np.int32)
+        wanted = np.where(current, mine, _IMPOSSIBLE).astype(np.int32)
+        if uniform.all():
+            return _rowsum(theirs >= floor), _rowsum(theirs == wanted)
+        seen = self._prices.seen
+        paired = np.abs(seen[rows, cols] - seen[ra, cols]) <= self.params.pairing_seconds
+        both = (theirs >= floor) & paired
+        return _rowsum(both), _rowsum((theirs == wanted) & paired)
+
+
+def _rowsum(mask: npt.NDArray[np.bool_]) -> I64:
+    return np.asarray(np.count_nonzero(mask, axis=1), dtype=np.int64)
+
+
+def _blocks(width: int, first: int) -> list[slice]:
+    """Slices of ``first``, 4x and 16x ``first`` products, then the rest in one: most
+    non-matches leave within the first two, survivors pay for few gathers."""
+    out, start = [], 0
+    for size in (first, 4 * first, 16 * first):
+        if start < width:
+            out.append(slice(start, start + size))
+        start += size
+    if start < width:
+        out.append(slice(start, width))
+    return out

@@ -7,8 +7,13 @@ matrices), and dense rows let a comparison slice contiguous product ranges.
 
 Times are int32 "ticks": whole seconds since :data:`EPOCH` (2000-01-01 UTC), good until
 2068. A cell with no price has price :data:`NO_PRICE` and time :data:`NO_TIME` (0); keeping
-the time at 0 means "current" (``tick >= now - freshness``) already implies "priced", so
-the hot loop tests one matrix instead of two.
+the time at 0 means "current" (``tick >= now - freshness``) already implies "priced".
+
+A third matrix, the *effective* prices (:meth:`CompanyPrices.effective`), holds the price
+where it is current and :data:`NO_PRICE` elsewhere, for one "oldest current tick". It is
+kept up to date incrementally: an ingest rewrites its row, and moving the clock only
+recomputes the rows that have an observation between the old and the new boundary. The
+comparator then reads one matrix per comparison instead of two.
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ class CompanyPrices:
     def __init__(self, n_products: int = 0, capacity: int = 8) -> None:
         self._price: I32 = np.full((max(capacity, 1), max(n_products, 1)), NO_PRICE, np.int32)
         self._seen: I32 = np.full_like(self._price, NO_TIME)
-        self._latest = np.zeros(self._price.shape[0], np.int64)
+        self._eff: I32 = np.full_like(self._price, NO_PRICE)
+        self._eff_oldest: int | None = None
+        self._times: list[_Ticks] = []
         self._keys: list[str] = []
         self._row: dict[str, int] = {}
 
@@ -81,7 +88,7 @@ class CompanyPrices:
         self = cls(n_products=price.shape[1], capacity=len(store_keys))
         self._price[: len(store_keys)] = np.where(priced, price, NO_PRICE)
         self._seen[: len(store_keys)] = np.where(priced, seen, NO_TIME)
-        self._latest[: len(store_keys)] = self._seen[: len(store_keys)].max(axis=1, initial=0)
+        self._times = [_Ticks.of(row) for row in self._seen[: len(store_keys)]]
         self._keys = list(store_keys)
         self._row = {k: i for i, k in enumerate(store_keys)}
         return self
@@ -111,6 +118,22 @@ class CompanyPrices:
         """Observation ticks, same shape as :attr:`prices` (a view: do not write)."""
         return self._seen[: len(self._keys)]
 
+    def effective(self, oldest: int) -> I32:
+        """Prices observed at or after tick ``oldest``, :data:`NO_PRICE` elsewhere (a view)."""
+        n = len(self._keys)
+        if self._eff_oldest is None:
+            self._eff[:n] = np.where(self._seen[:n] >= oldest, self._price[:n], NO_PRICE)
+        elif oldest != self._eff_oldest:
+            lo, hi = sorted((oldest, self._eff_oldest))
+            for r in range(n):
+                if self._times[r].any_between(lo, hi):
+                    self._refresh(r, oldest)
+        self._eff_oldest = oldest
+        return self._eff[:n]
+
+    def _refresh(self, r: int, oldest: int) -> None:
+        self._eff[r] = np.where(self._seen[r] >= oldest, self._price[r], NO_PRICE)
+
     def row(self, store_key: str) -> int:
         return self._row[store_key]
 
@@ -119,7 +142,12 @@ class CompanyPrices:
 
     def latest_seen(self, store_key: str) -> int:
         """The newest observation tick of a store (0 if it has none): "how fresh its data is"."""
-        return int(self._latest[self._row[store_key]])
+        return self._times[self._row[store_key]].latest
+
+    def current_summary(self, rows: npt.NDArray[np.intp], oldest: int) -> npt.NDArray[np.int64]:
+        """Per row: [count, first tick, last tick] of its observations at or after ``oldest``
+        (zeros when it has none). Cheap: reads the per-row tick summaries, not the matrix."""
+        return np.array([self._times[r].since(oldest) for r in rows], np.int64).reshape(-1, 3)
 
     def observations(self, store_key: str) -> tuple[I32, I32, I32]:
         """(product indices, price cents, ticks) of every priced cell of a store."""
@@ -155,7 +183,9 @@ class CompanyPrices:
         priced = price >= 0
         self._price[r, idx] = np.where(priced, price, NO_PRICE)
         self._seen[r, idx] = np.where(priced, seen, NO_TIME)
-        self._latest[r] = int(self._seen[r].max())
+        self._times[r] = _Ticks.of(self._seen[r])
+        if self._eff_oldest is not None:
+            self._refresh(r, self._eff_oldest)
 
     def remove_store(self, store_key: str) -> None:
         r = self._row.pop(store_key)
@@ -164,13 +194,15 @@ class CompanyPrices:
             moved = self._keys[last]
             self._price[r] = self._price[last]
             self._seen[r] = self._seen[last]
-            self._latest[r] = self._latest[last]
+            self._eff[r] = self._eff[last]
+            self._times[r] = self._times[last]
             self._keys[r] = moved
             self._row[moved] = r
         self._keys.pop()
+        self._times.pop()
         self._price[last] = NO_PRICE
         self._seen[last] = NO_TIME
-        self._latest[last] = 0
+        self._eff[last] = NO_PRICE
 
     def _ensure_row(self, store_key: str) -> int:
         if store_key in self._row:
@@ -179,6 +211,7 @@ class CompanyPrices:
         if r == self._price.shape[0]:
             self._resize(rows=2 * r, cols=self._price.shape[1])
         self._keys.append(store_key)
+        self._times.append(_Ticks.of(self._seen[r]))
         self._row[store_key] = r
         return r
 
@@ -194,9 +227,41 @@ class CompanyPrices:
         old_r, old_c = self._price.shape
         price[:old_r, :old_c] = self._price
         seen[:old_r, :old_c] = self._seen
-        latest = np.zeros(rows, np.int64)
-        latest[:old_r] = self._latest
-        self._price, self._seen, self._latest = price, seen, latest
+        eff = np.full((rows, cols), NO_PRICE, np.int32)
+        eff[:old_r, :old_c] = self._eff
+        self._price, self._seen, self._eff = price, seen, eff
+
+
+class _Ticks:
+    """The distinct observation ticks of one store with cumulative counts: answers "how
+    many current prices, observed between when and when" without touching the matrix."""
+
+    __slots__ = ("cumulative", "values")
+
+    def __init__(self, values: I32, cumulative: npt.NDArray[np.int64]) -> None:
+        self.values, self.cumulative = values, cumulative
+
+    @classmethod
+    def of(cls, seen_row: I32) -> _Ticks:
+        values, counts = np.unique(seen_row[seen_row != NO_TIME], return_counts=True)
+        return cls(values.astype(np.int32), np.cumsum(counts, dtype=np.int64))
+
+    @property
+    def latest(self) -> int:
+        return int(self.values[-1]) if self.values.size else 0
+
+    def any_between(self, lo: int, hi: int) -> bool:
+        """Whether some observation tick ``t`` has ``lo <= t < hi``."""
+        i = int(np.searchsorted(self.values, lo))
+        return i < self.values.size and int(self.values[i]) < hi
+
+    def since(self, oldest: int) -> tuple[int, int, int]:
+        i = int(np.searchsorted(self.values, oldest))
+        if i == self.values.size:
+            return (0, 0, 0)
+        before = int(self.cumulative[i - 1]) if i else 0
+        count = int(self.cumulative[-1]) - before
+        return (count, int(self.values[i]), int(self.values[-1]))
 
 
 def _validated(

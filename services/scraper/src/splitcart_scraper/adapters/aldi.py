@@ -16,7 +16,7 @@ from .base import (
     Product,
     StoreDiscovery,
     StoreTarget,
-    expect_json,
+    fetch_json,
 )
 from .errors import StoreUnavailableError
 from .fields import (
@@ -215,7 +215,7 @@ def locator_grid(step: float) -> list[tuple[float, float]]:
     points = []
     latitude = -44.0 + step / 2
     while latitude < -10.0:
-        longitude = 112.5 + step / 2
+        longitude = 113.0 + step / 2
         while longitude < 154.0:
             points.append((round(latitude, 4), round(longitude, 4)))
             longitude += step
@@ -224,6 +224,9 @@ def locator_grid(step: float) -> list[tuple[float, float]]:
 
 
 # --- the adapter ------------------------------------------------------------------------
+
+
+_BAD = frozenset({400})
 
 
 class AldiAdapter(CatalogueAdapter):
@@ -245,8 +248,10 @@ class AldiAdapter(CatalogueAdapter):
         stores: dict[str, StoreRecord] = {}
         for latitude, longitude in locator_grid(self.grid_step):
             params = {"latitude": latitude, "longitude": longitude, "serviceType": "walk-in"}
-            response = await session.get("/v2/service-points", params=params)
-            for record in parse_service_points(expect_json(CHAIN, response, "service points")):
+            data, _ = await fetch_json(
+                session, "GET", "/v2/service-points", "service points", params=params
+            )
+            for record in parse_service_points(data):
                 stores.setdefault(record.store_id, record)
         return StoreDiscovery(
             company=self.company,
@@ -264,21 +269,25 @@ class AldiAdapter(CatalogueAdapter):
         self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
     ) -> list[Category]:
         params = {"serviceType": "walk-in", "servicePoint": store.store_id}
-        response = await session.get("/v2/product-category-tree", params=params)
-        if response.status_code == 400:
+        data, response = await fetch_json(
+            session, "GET", "/v2/product-category-tree", "tree", accept_status=_BAD, params=params
+        )
+        if data is None:
             raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
-        return tree_categories(parse_category_tree(expect_json(CHAIN, response, "tree")), kind)
+        return tree_categories(parse_category_tree(data), kind)
 
     async def fetch_page(
         self, session: RetailerSession, store: StoreTarget, category: Category, index: int
     ) -> ParsedPage | None:
-        response = await session.get("/v3/product-search", params=_search(store, category, index))
-        if response.status_code == 400 and index > 0:
+        params = _search(store, category, index)
+        data, response = await fetch_json(
+            session, "GET", "/v3/product-search", "listing", accept_status=_BAD, params=params
+        )
+        if data is None and index > 0:
             # Aldi's way of saying "past the last page" (the total shrank meanwhile).
             return None
-        if response.status_code == 400:
+        if data is None:
             raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
-        data = expect_json(CHAIN, response, "listing")
         page = parse_listing(data)
         page.served_store_id = served_point(data, response)
         return page

@@ -128,6 +128,8 @@ class ScrapeResult:
     requested_store_id: str
     served_store_id: str | None
     products: list[Product]
+    # What the retailer's own totals promise, de-duplicated (see _Tally.expected_products):
+    # len(products) falls short of it only by what the scrape failed to collect.
     expected_count: int | None
     complete: bool
     requests_made: int
@@ -140,7 +142,7 @@ class ScrapeResult:
     def served_store_mismatch(self) -> bool:
         """True when the retailer served another store: these prices are not the
         requested store's and must never be presented as such."""
-        return self.served_store_id != self.requested_store_id
+        return self.served_store_id is not None and self.served_store_id != self.requested_store_id
 
     def to_event(self, lease_token: str | None = None) -> StoreScraped:
         return StoreScraped(
@@ -214,21 +216,44 @@ def spot_sample(categories: Sequence[Category], rotation: int, fraction: float) 
 
 
 def _pages_hint(category: Category) -> int:
+    # A relative weight only, so one page size for every chain is good enough.
     return max(1, math.ceil((category.expected or 1) / 36))
 
 
 def expect_json(chain: str, response: httpx.Response, what: str) -> Any:
     """The decoded JSON body of a successful response, or the specific failure."""
-    content_type = response.headers.get("content-type", "")
-    if "html" in content_type and (
-        response.status_code in (200, 403) or "json" not in content_type
-    ):
-        raise BlockedError(
-            chain, str(response.request.url), f"HTML (HTTP {response.status_code}) instead of JSON"
-        )
+    if response.status_code in (200, 403) and "html" in response.headers.get("content-type", ""):
+        # Bot walls (Imperva, Akamai) answer JSON endpoints with an HTML page.
+        detail = f"HTML (HTTP {response.status_code}) instead of {what}"
+        raise BlockedError(chain, str(response.request.url), detail)
     if response.status_code != 200:
         raise UnexpectedStatusError(chain, str(response.request.url), response.status_code)
     return decode_json(chain, response.content, what)
+
+
+async def fetch_json(
+    session: RetailerSession,
+    method: str,
+    path: str,
+    what: str,
+    *,
+    accept_status: frozenset[int] = frozenset(),
+    **kwargs: Any,
+) -> tuple[Any, httpx.Response]:
+    """Request and decode JSON; a body that is not JSON at all (cut short, garbled) is
+    asked for again, a few times, before it counts as a shape error. A status in
+    ``accept_status`` is handed back undecoded (None) for the adapter to interpret."""
+    for attempt in range(1, PAGE_ATTEMPTS + 1):
+        response = await session.request(method, path, **kwargs)
+        if response.status_code in accept_status:
+            return None, response
+        try:
+            return expect_json(session.http.chain, response, what), response
+        except MalformedBodyError:
+            if attempt == PAGE_ATTEMPTS:
+                raise
+            log.warning("scrape.malformed_body", company=session.http.chain, what=what)
+    raise AssertionError("unreachable")
 
 
 @dataclass(slots=True)
@@ -236,7 +261,7 @@ class _Tally:
     """Running state of one scrape."""
 
     products: dict[str, Product] = field(default_factory=dict)
-    rows: int = 0
+    rows: int = 0  # rows that count toward the retailer's totals
     expected: int = 0
     served: str | None = None
     mismatch: bool = False
@@ -251,6 +276,13 @@ class _Tally:
             self.products.setdefault(product["sku"], product)
         for reason, count in page.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    @property
+    def expected_products(self) -> int:
+        """The de-duplicated expectation: the distinct products kept, plus the rows the
+        totals promised but never came. Marketplace rows and duplicates across
+        categories are in the totals but not in the products, so they are left out."""
+        return len(self.products) + max(0, self.expected - self.rows)
 
     @property
     def stopped(self) -> bool:
@@ -345,7 +377,7 @@ class CatalogueAdapter(ABC):
             requested_store_id=store.store_id,
             served_store_id=served,
             products=list(tally.products.values()),
-            expected_count=tally.expected,
+            expected_count=tally.expected_products,
             complete=reason is None,
             requests_made=session.requests_made,
             categories_scraped=tally.categories,
@@ -360,7 +392,8 @@ class CatalogueAdapter(ABC):
             kind=kind,
             served_store_id=served,
             products=len(result.products),
-            expected=tally.expected,
+            expected=tally.expected_products,
+            listed=tally.expected,
             complete=result.complete,
             reason=reason,
             requests=result.requests_made,
@@ -404,6 +437,7 @@ class _Pager:
                 self._short(category, index, "repeated the previous page")
                 return
             previous = skus
+            self.tally.served = self.tally.served or page.served_store_id
             self.tally.add(page)
             index += 1
             await _notify(self.on_progress, self._progress(category, index, pages, done))
@@ -414,11 +448,6 @@ class _Pager:
         for attempt in range(1, PAGE_ATTEMPTS + 1):
             try:
                 page = await self.adapter.fetch_page(self.session, self.store, category, index)
-            except MalformedBodyError:
-                if attempt == PAGE_ATTEMPTS:
-                    raise
-                problem = "malformed"
-                continue
             except (RetailerUnavailableError, UnexpectedStatusError) as exc:
                 self._fail(category, index, exc)
                 return None
@@ -442,8 +471,6 @@ class _Pager:
         served = page.served_store_id
         if served is not None and not self.adapter.served_matches(self.store.store_id, served):
             return "served_store_mismatch"
-        if self.tally.served is None:
-            self.tally.served = served
         expected_rows = min(self.adapter.page_size, page.total - index * self.adapter.page_size)
         if page.counted_rows < expected_rows:
             return "short"

@@ -5,21 +5,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import structlog
 from splitcart_shared.clock import clock
 from splitcart_shared.events import ScrapeKind, StoreRecord
 
 from .base import (
+    PAGE_ATTEMPTS,
     CatalogueAdapter,
     Category,
     ParsedPage,
     Product,
     StoreDiscovery,
     StoreTarget,
-    expect_json,
+    fetch_json,
 )
-from .errors import BlockedError, ShapeError, StoreUnavailableError
+from .errors import BlockedError, ShapeError, StoreUnavailableError, UnexpectedStatusError
 from .fields import (
     as_object,
     coordinate,
@@ -291,6 +291,7 @@ CAPITALS = (
     (-35.28, 149.13),
     (-12.46, 130.84),
 )
+_NOT_FOUND = frozenset({404})
 _MENU_QUERY = (
     "query GetShopProductsMenu($storeId: BrowseStoreId) { menuItems(storeId: $storeId) "
     "{ restrictedIds items { id level name originalName productCount seoToken type subType "
@@ -337,13 +338,25 @@ class ColesAdapter(CatalogueAdapter):
         self, session: RetailerSession, refresh: bool = False
     ) -> tuple[str, str]:
         if self._site is None or refresh:
-            response = await session.get("/", headers={"Accept": "text/html"})
-            if response.status_code != 200:
-                raise BlockedError(CHAIN, str(response.request.url), f"HTTP {response.status_code}")
-            self._site = parse_site_config(response.text)
+            self._site = await self._read_site(session)
             log.info("scrape.coles_build", build_id=self._site[0])
         build_id, key = self._site
         return build_id, self._configured_key or key or ""
+
+    async def _read_site(self, session: RetailerSession) -> tuple[str, str | None]:
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            response = await session.get("/", headers={"Accept": "text/html"})
+            if response.status_code != 200:
+                raise BlockedError(CHAIN, str(response.request.url), f"HTTP {response.status_code}")
+            try:
+                return parse_site_config(response.text)
+            except BlockedError:
+                raise
+            except ShapeError:
+                # A page cut short loses its __NEXT_DATA__; a changed site loses it for good.
+                if attempt == PAGE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _graphql(
         self, session: RetailerSession, operation: str, query: str, variables: dict[str, Any]
@@ -351,8 +364,10 @@ class ColesAdapter(CatalogueAdapter):
         _, key = await self._site_config(session)
         body = {"operationName": operation, "variables": variables, "query": query}
         headers = {"ocp-apim-subscription-key": key} if key else {}
-        response = await session.post("/api/graphql", json=body, headers=headers)
-        return expect_json(CHAIN, response, operation)
+        data, _ = await fetch_json(
+            session, "POST", "/api/graphql", operation, json=body, headers=headers
+        )
+        return data
 
     async def discover_stores(self) -> StoreDiscovery:
         session = self._session()
@@ -392,19 +407,25 @@ class ColesAdapter(CatalogueAdapter):
         self, session: RetailerSession, store: StoreTarget, category: Category, index: int
     ) -> ParsedPage | None:
         params = {"slug": category.key, "page": index + 1}
-        response = await self._data_route(session, f"browse/{category.key}", params)
-        return parse_listing(expect_json(CHAIN, response, "listing"))
+        data = await self._data_route(session, f"browse/{category.key}", params, "listing")
+        if data is None:
+            raise UnexpectedStatusError(CHAIN, f"browse/{category.key}", 404)
+        return parse_listing(data)
 
     async def _data_route(
-        self, session: RetailerSession, route: str, params: dict[str, Any]
-    ) -> httpx.Response:
-        build_id, _ = await self._site_config(session)
-        response = await session.get(f"/_next/data/{build_id}/en/{route}.json", params=params)
-        if response.status_code == 404:
-            # A deploy changes the build id and old data routes 404: re-read it once.
-            build_id, _ = await self._site_config(session, refresh=True)
-            response = await session.get(f"/_next/data/{build_id}/en/{route}.json", params=params)
-        return response
+        self, session: RetailerSession, route: str, params: dict[str, Any], what: str
+    ) -> Any:
+        """A Next.js data route's JSON; None when it is not found even under a fresh build id."""
+        # A deploy changes the build id and old data routes 404: re-read it once.
+        for refresh in (False, True):
+            build_id, _ = await self._site_config(session, refresh=refresh)
+            path = f"/_next/data/{build_id}/en/{route}.json"
+            data, response = await fetch_json(
+                session, "GET", path, what, accept_status=_NOT_FOUND, params=params
+            )
+            if response.status_code != 404:
+                return data
+        return None
 
     def served_matches(self, requested: str, served: str) -> bool:
         # Listings spell the store "0858", the locator "COL:858".
@@ -414,7 +435,5 @@ class ColesAdapter(CatalogueAdapter):
         """The product's GTIN from its page data; None when Coles gives none."""
         session = self._session()
         slug = product_slug(product_sku_or_url)
-        response = await self._data_route(session, f"product/{slug}", {"slug": slug})
-        if response.status_code == 404:
-            return None
-        return parse_barcode(expect_json(CHAIN, response, "product page"))
+        data = await self._data_route(session, f"product/{slug}", {"slug": slug}, "product page")
+        return None if data is None else parse_barcode(data)

@@ -57,24 +57,10 @@ def req_bool(raw: dict[str, Any], key: str) -> bool:
     return value
 
 
-def req_int(raw: dict[str, Any], key: str) -> int:
-    value = _get(raw, key)
-    if type(value) is not int:
-        fail(key, f"expected an integer, got {value!r}")
-    return value
-
-
 def req_dict(raw: dict[str, Any], key: str) -> dict[str, Any]:
     value = _get(raw, key)
     if type(value) is not dict:
         fail(key, f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def req_list(raw: dict[str, Any], key: str) -> list[Any]:
-    value = _get(raw, key)
-    if type(value) is not list:
-        fail(key, f"expected a list, got {type(value).__name__}")
     return value
 
 

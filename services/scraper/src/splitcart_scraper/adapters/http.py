@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -30,6 +31,15 @@ log = structlog.get_logger()
 
 Sleep = Callable[[float], Awaitable[None]]
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why one attempt did not produce a usable response."""
+
+    status: int | None  # None: a transport failure (refused, reset, timeout)
+    detail: str
+    retry_after: float | None
 
 
 class PolitenessLimiter:
@@ -105,52 +115,53 @@ class RetailerHttp:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send with retries; returns the first non-retryable response."""
-        failure = ""
-        status: int | None = None
+    async def send(
+        self, request: httpx.Request, session: RetailerSession | None = None
+    ) -> httpx.Response:
+        """Send with retries; returns the first non-retryable response. Every attempt
+        counts as a request, for the client and for ``session``."""
+        failure = _Failure(None, "not attempted", None)
         for attempt in range(1, self.policy.max_attempts + 1):
-            await self.limiter.acquire()
-            self.requests_made += 1
-            try:
-                response = await self._client.send(request)
-            except httpx.TransportError as exc:
-                status, failure = None, f"{type(exc).__name__}: {exc}"
-                await self._backoff(request, attempt, failure, None)
-                continue
-            if response.status_code not in RETRYABLE_STATUS:
-                return response
-            status, failure = response.status_code, f"HTTP {response.status_code}"
-            await response.aread()
-            await self._backoff(request, attempt, failure, _retry_after(response))
-        if status is None:
-            raise NetworkOutageError(
-                self.chain, str(request.url), self.policy.max_attempts, failure
-            )
-        raise RetailerUnavailableError(
-            self.chain, str(request.url), status, self.policy.max_attempts
-        )
+            outcome = await self._attempt(request, session)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            failure = outcome
+            if attempt < self.policy.max_attempts:
+                await self._backoff(request, attempt, failure)
+        url, attempts = str(request.url), self.policy.max_attempts
+        if failure.status is None:
+            raise NetworkOutageError(self.chain, url, attempts, failure.detail)
+        raise RetailerUnavailableError(self.chain, url, failure.status, attempts)
 
-    async def _backoff(
-        self, request: httpx.Request, attempt: int, failure: str, retry_after: float | None
-    ) -> None:
-        if attempt >= self.policy.max_attempts:
-            return
-        if retry_after is not None and retry_after > self.policy.retry_after_cap:
-            raise RetailerUnavailableError(
-                self.chain,
-                str(request.url),
-                429,
-                attempt,
-                detail=f"Retry-After {retry_after:.0f}s exceeds the cap",
-            )
-        delay = self._delay(attempt, retry_after)
+    async def _attempt(
+        self, request: httpx.Request, session: RetailerSession | None
+    ) -> httpx.Response | _Failure:
+        await self.limiter.acquire()
+        self.requests_made += 1
+        if session is not None:
+            session.requests_made += 1
+        try:
+            response = await self._client.send(request)
+        except httpx.TransportError as exc:  # refused, reset, timed out, cut short
+            return _Failure(None, f"{type(exc).__name__}: {exc}", None)
+        if response.status_code not in RETRYABLE_STATUS:
+            return response
+        status = response.status_code
+        return _Failure(status, f"HTTP {status}", _retry_after(response))
+
+    async def _backoff(self, request: httpx.Request, attempt: int, failure: _Failure) -> None:
+        wait = failure.retry_after
+        if wait is not None and wait > self.policy.retry_after_cap:
+            detail = f"Retry-After {wait:.0f}s exceeds the cap"
+            status = failure.status or 429
+            raise RetailerUnavailableError(self.chain, str(request.url), status, attempt, detail)
+        delay = self._delay(attempt, wait)
         log.warning(
             "scrape.http_retry",
             company=self.chain,
             url=str(request.url),
             attempt=attempt,
-            failure=failure,
+            failure=failure.detail,
             delay=round(delay, 3),
         )
         await self._sleep(delay)
@@ -196,11 +207,7 @@ class RetailerSession:
         request = self.http._client.build_request(
             method, self.http.url(path), params=params, json=json, headers=merged
         )
-        before = self.http.requests_made
-        try:
-            response = await self.http.send(request)
-        finally:
-            self.requests_made += self.http.requests_made - before
+        response = await self.http.send(request, self)
         self._keep_cookies(response)
         return response
 

@@ -7,20 +7,20 @@ import re
 import uuid
 from typing import Any
 
-import httpx
 from splitcart_shared.clock import clock
 from splitcart_shared.events import ScrapeKind, StoreRecord
 
 from .base import (
+    PAGE_ATTEMPTS,
     CatalogueAdapter,
     Category,
     ParsedPage,
     Product,
     StoreDiscovery,
     StoreTarget,
-    expect_json,
+    fetch_json,
 )
-from .errors import ShapeError, StoreUnavailableError, UnexpectedStatusError
+from .errors import MalformedBodyError, StoreUnavailableError, UnexpectedStatusError
 from .fields import (
     as_object,
     coordinate,
@@ -189,7 +189,7 @@ def parse_locator(body: str) -> list[StoreRecord]:
     """The salefinder JSONP answer → store records (JSON inside HTML inside JSONP)."""
     match = _JSONP.match(body.strip())
     if match is None:
-        raise ShapeError(CHAIN, "locator", f"not a JSONP call: {body[:80]!r}")
+        raise MalformedBodyError(CHAIN, "locator", f"not a JSONP call: {body[:80]!r}")
     envelope = as_object(CHAIN, decode_json(CHAIN, match.group(1).encode(), "locator"))
     content = top_field(CHAIN, envelope, "content", str)
     records = []
@@ -222,6 +222,9 @@ def _store_record(raw: dict[str, Any]) -> StoreRecord:
 # --- the adapter ------------------------------------------------------------------------
 
 
+_NOT_FOUND = frozenset({404})
+
+
 class IgaAdapter(CatalogueAdapter):
     """IGA: each store's online shop by its retailerStoreId; no served-store field, so
     the served store is the shop the path names."""
@@ -237,17 +240,7 @@ class IgaAdapter(CatalogueAdapter):
         session = self.http.session(headers={"Accept": "*/*"})
         stores: dict[str, StoreRecord] = {}
         for locality in LOCALITY_IDS:
-            params = {
-                "format": "json",
-                "saleGroup": 0,
-                "limit": 1500,
-                "locationId": locality,
-                "callback": "storeLocator",
-            }
-            response = await session.get(f"{self.locator_url}{LOCATOR_PATH}", params=params)
-            if response.status_code != 200:
-                raise UnexpectedStatusError(CHAIN, str(response.request.url), response.status_code)
-            for record in parse_locator(response.text):
+            for record in await self._locality(session, locality):
                 stores.setdefault(record.store_id, record)
         return StoreDiscovery(
             company=self.company,
@@ -257,6 +250,25 @@ class IgaAdapter(CatalogueAdapter):
             requests_made=session.requests_made,
             swept_at=clock.now(),
         )
+
+    async def _locality(self, session: RetailerSession, locality: int) -> list[StoreRecord]:
+        params = {
+            "format": "json",
+            "saleGroup": 0,
+            "limit": 1500,
+            "locationId": locality,
+            "callback": "storeLocator",
+        }
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            response = await session.get(f"{self.locator_url}{LOCATOR_PATH}", params=params)
+            if response.status_code != 200:
+                raise UnexpectedStatusError(CHAIN, str(response.request.url), response.status_code)
+            try:
+                return parse_locator(response.text)
+            except MalformedBodyError:
+                if attempt == PAGE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def open_session(self, store: StoreTarget) -> RetailerSession:
         rid = _rid(store)
@@ -268,8 +280,8 @@ class IgaAdapter(CatalogueAdapter):
     async def categories(
         self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
     ) -> list[Category]:
-        response = await session.get(f"/api/storefront/stores/{_rid(store)}/categoryHierarchy")
-        data = self._json(response, store, "category hierarchy")
+        path = f"/api/storefront/stores/{_rid(store)}/categoryHierarchy"
+        data = await self._json(session, store, path, "category hierarchy")
         return hierarchy_categories(parse_hierarchy(data), kind)
 
     async def fetch_page(
@@ -277,16 +289,20 @@ class IgaAdapter(CatalogueAdapter):
     ) -> ParsedPage | None:
         path = f"/api/storefront/stores/{_rid(store)}/categories/{category.key}/search"
         params = {"take": 36, "skip": index * 36, "sessionId": session.context["sessionId"]}
-        response = await session.get(path, params=params)
-        page = parse_listing(self._json(response, store, "listing"))
+        page = parse_listing(await self._json(session, store, path, "listing", params=params))
         # IGA responses name no store: what was served is the shop the path asked for.
         page.served_store_id = store.store_id
         return page
 
-    def _json(self, response: httpx.Response, store: StoreTarget, what: str) -> Any:
+    async def _json(
+        self, session: RetailerSession, store: StoreTarget, path: str, what: str, **kwargs: Any
+    ) -> Any:
+        data, response = await fetch_json(
+            session, "GET", path, what, accept_status=_NOT_FOUND, **kwargs
+        )
         if response.status_code == 404:
             raise StoreUnavailableError(CHAIN, store.store_id, "no online shop (404)")
-        return expect_json(CHAIN, response, what)
+        return data
 
 
 def _rid(store: StoreTarget) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 _HUNDRED = Decimal(100)
 _ONE = Decimal(1)
@@ -82,10 +83,12 @@ _UNIT_ALIASES = {
 _MEASURE = re.compile(r"^\s*(\d+(?:\.\d+)?)?\s*([A-Za-z]+)\s*$")
 
 
+@lru_cache(maxsize=1024)
 def normalise_measure(text: str) -> str | None:
     """``"100G"`` → ``"100g"``, ``"1 kg"`` → ``"1kg"``, ``"l"`` → ``"1L"``, ``"1EA"`` → ``"1ea"``.
 
-    Returns None for something that is not a quantity and a unit.
+    Returns None for something that is not a quantity and a unit. Cached: a catalogue
+    uses a handful of measures.
     """
     match = _MEASURE.match(text)
     if match is None:

@@ -30,7 +30,7 @@ def get_adapter(
     http = RetailerHttp(
         company,
         settings.base_url(company),
-        policy=settings.retry,
+        policy=settings.retry_policy(company),
         rps=settings.rps(company),
         headers={"User-Agent": settings.user_agent, "Accept-Language": "en-AU,en;q=0.9"},
         transport=transport,

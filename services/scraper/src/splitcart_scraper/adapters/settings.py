@@ -45,6 +45,8 @@ class ScraperRetailerSettings(BaseSettings):
     iga_rps: float = Field(default=2.0, ge=0)
 
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # Per-company replacements of ``retry``, e.g. {"coles": {"max_attempts": 3}}.
+    retry_by_company: dict[Company, RetryPolicy] = Field(default_factory=dict)
     user_agent: str = BROWSER_USER_AGENT
 
     # Imported browser sessions. Woolworths: a logged-in session's cookies (needed to pick a
@@ -64,6 +66,9 @@ class ScraperRetailerSettings(BaseSettings):
             "aldi": self.aldi_base_url,
             "iga": self.iga_base_url,
         }[company].rstrip("/")
+
+    def retry_policy(self, company: Company) -> RetryPolicy:
+        return self.retry_by_company.get(company, self.retry)
 
     def rps(self, company: Company) -> float:
         return {

@@ -1,4 +1,6 @@
-"""Woolworths listing responses (``POST /apis/ui/browse/category``) → normalised products."""
+"""Woolworths: an Akamai warm-up, the store chosen through Fulfilment with an imported
+logged-in session, departments paged 36 rows at a time; the served store is read from
+every product row (``FulfilmentStoreId``)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from .base import (
     Product,
     StoreDiscovery,
     StoreTarget,
-    expect_json,
+    fetch_json,
 )
 from .errors import BlockedError, SessionRequiredError, ShapeError, StoreUnavailableError
 from .fields import (
@@ -249,6 +251,7 @@ def _store_record(raw: dict[str, Any]) -> StoreRecord:
 # --- the adapter ------------------------------------------------------------------------
 
 DIVISIONS = ("SUPERMARKETS", "METRO")
+_REFUSED = frozenset({400, 401})
 
 
 class WoolworthsAdapter(CatalogueAdapter):
@@ -268,8 +271,10 @@ class WoolworthsAdapter(CatalogueAdapter):
         stores: list[StoreRecord] = []
         for division in DIVISIONS:
             params = {"Max": 10000, "Division": division, "Facility": "", "postcode": "*"}
-            response = await session.get("/apis/ui/StoreLocator/Stores", params=params)
-            stores.extend(parse_stores(expect_json(CHAIN, response, "store locator")))
+            data, _ = await fetch_json(
+                session, "GET", "/apis/ui/StoreLocator/Stores", "store locator", params=params
+            )
+            stores.extend(parse_stores(data))
         return StoreDiscovery(
             company=self.company,
             stores=list({s.store_id: s for s in stores}.values()),
@@ -301,30 +306,34 @@ class WoolworthsAdapter(CatalogueAdapter):
         if not store.store_id.isdigit():
             raise StoreUnavailableError(CHAIN, store.store_id, "not a Woolworths store number")
         body = {"fulfilmentMethod": "Pickup", "fulfilmentStoreId": int(store.store_id)}
-        response = await session.post("/apis/ui/Fulfilment", json=body)
+        answer, response = await fetch_json(
+            session, "POST", "/apis/ui/Fulfilment", "fulfilment", accept_status=_REFUSED, json=body
+        )
         if response.status_code == 401:
             raise SessionRequiredError(CHAIN, "the imported session is not logged in (401)")
         if response.status_code == 400:
             raise StoreUnavailableError(CHAIN, store.store_id, _error_message(response))
-        answer = as_object(CHAIN, expect_json(CHAIN, response, "fulfilment"))
-        if answer.get("IsSuccessful") is not True:
+        if as_object(CHAIN, answer).get("IsSuccessful") is not True:
             raise StoreUnavailableError(CHAIN, store.store_id, str(answer)[:200])
 
     async def categories(
         self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
     ) -> list[Category]:
-        response = await session.get("/apis/ui/PiesCategoriesWithSpecials")
-        nodes = parse_category_tree(expect_json(CHAIN, response, "category tree"))
+        data, _ = await fetch_json(
+            session, "GET", "/apis/ui/PiesCategoriesWithSpecials", "category tree"
+        )
+        nodes = parse_category_tree(data)
         chosen = full_nodes(nodes) if kind == "full" else spot_nodes(nodes)
         return [Category(n["NodeId"], n["Description"], _count(n)) for n in chosen]
 
     async def fetch_page(
         self, session: RetailerSession, store: StoreTarget, category: Category, index: int
     ) -> ParsedPage | None:
-        response = await session.post(
-            "/apis/ui/browse/category", json=_browse_body(category, index)
+        body = _browse_body(category, index)
+        data, _ = await fetch_json(
+            session, "POST", "/apis/ui/browse/category", "listing", json=body
         )
-        return parse_listing(expect_json(CHAIN, response, "listing"))
+        return parse_listing(data)
 
     def _headers(self) -> dict[str, str]:
         site = "https://www.woolworths.com.au"

@@ -31,31 +31,143 @@ FRESH_DEPARTMENT = "Fruit & Veg"
 LIQUOR_DEPARTMENT = "Liquor"
 
 # department | weight | category=kind:subcategory,subcategory;...
-_VOCABULARY = """
-Fruit & Veg|0.05|Fruit=kg:Apples & Pears,Bananas,Berries,Citrus;Vegetables=kg:Potatoes & Onions,Salad Leaves,Tomatoes,Herbs & Chillies;Organic Produce=ea:Organic Fruit,Organic Vegetables
-Meat & Seafood|0.04|Beef & Veal=g:Steak,Beef Mince,Beef Roasts;Chicken=g:Chicken Breast,Chicken Thighs,Whole Chicken;Seafood=g:Fish Fillets,Prawns,Smoked Salmon;Lamb=g:Lamb Cutlets,Lamb Roasts
-Dairy, Eggs & Fridge|0.08|Milk=ml:Full Cream Milk,Lite Milk,Long Life Milk;Cheese=g:Block Cheese,Sliced Cheese,Grated Cheese;Yoghurt=g:Greek Yoghurt,Kids Yoghurt;Eggs=pk:Free Range Eggs,Cage Free Eggs;Butter & Spreads=g:Butter,Margarine
-Bakery|0.03|Bread=g:White Bread,Wholemeal Bread,Sourdough;Rolls & Wraps=pk:Bread Rolls,Wraps;Cakes & Muffins=pk:Muffins,Cakes
-Deli|0.03|Deli Meats=g:Ham,Salami;Dips & Antipasto=g:Dips,Olives;Ready Meals=g:Salads,Pasta Meals
-Pantry|0.22|Pasta & Rice=g:Dried Pasta,Rice,Noodles;Breakfast=g:Cereal,Oats,Breakfast Spreads;Baking=g:Flour,Sugar,Baking Mixes;Canned Food=g:Canned Tomatoes,Canned Beans,Canned Fish;Sauces=ml:Pasta Sauce,Asian Sauces,Condiments;Tea & Coffee=g:Black Tea,Instant Coffee,Coffee Beans
-Snacks & Confectionery|0.09|Chips=g:Potato Chips,Corn Chips;Chocolate=g:Chocolate Blocks,Chocolate Bars;Biscuits=g:Sweet Biscuits,Crackers;Lollies=g:Lollies,Mints
-Drinks|0.08|Soft Drinks=ml:Cola,Lemonade;Juice=ml:Orange Juice,Apple Juice;Water=ml:Still Water,Sparkling Water;Energy Drinks=ml:Energy Drinks,Sports Drinks
-Freezer|0.05|Frozen Meals=g:Frozen Pizza,Frozen Dinners;Ice Cream=ml:Ice Cream Tubs,Ice Blocks;Frozen Vegetables=g:Frozen Peas,Frozen Chips
-Household|0.10|Cleaning=ml:Surface Cleaner,Dishwashing Liquid;Laundry=ml:Laundry Liquid,Fabric Softener;Paper Goods=pk:Toilet Paper,Paper Towel
-Health & Beauty|0.14|Hair Care=ml:Shampoo,Conditioner;Skin Care=ml:Moisturiser,Sunscreen;Oral Care=pk:Toothpaste,Toothbrushes;Vitamins=pk:Multivitamins,Fish Oil
-Baby|0.03|Nappies=pk:Nappies,Baby Wipes;Baby Food=g:Baby Food Pouches,Infant Formula
-Pet|0.04|Dog=g:Dry Dog Food,Wet Dog Food;Cat=g:Dry Cat Food,Wet Cat Food
-Liquor|0.08|Beer=pk:Lager,Pale Ale;Wine=ml:Red Wine,White Wine;Spirits=ml:Whisky,Vodka
-"""
+_VOCABULARY = (
+    (
+        "Fruit & Veg|0.05|"
+        "Fruit=kg:Apples & Pears,Bananas,Berries,Citrus;"
+        "Vegetables=kg:Potatoes & Onions,Salad Leaves,Tomatoes,Herbs & Chillies;"
+        "Organic Produce=ea:Organic Fruit,Organic Vegetables"
+    ),
+    (
+        "Meat & Seafood|0.04|"
+        "Beef & Veal=g:Steak,Beef Mince,Beef Roasts;"
+        "Chicken=g:Chicken Breast,Chicken Thighs,Whole Chicken;"
+        "Seafood=g:Fish Fillets,Prawns,Smoked Salmon;"
+        "Lamb=g:Lamb Cutlets,Lamb Roasts"
+    ),
+    (
+        "Dairy, Eggs & Fridge|0.08|"
+        "Milk=ml:Full Cream Milk,Lite Milk,Long Life Milk;"
+        "Cheese=g:Block Cheese,Sliced Cheese,Grated Cheese;"
+        "Yoghurt=g:Greek Yoghurt,Kids Yoghurt;"
+        "Eggs=pk:Free Range Eggs,Cage Free Eggs;"
+        "Butter & Spreads=g:Butter,Margarine"
+    ),
+    (
+        "Bakery|0.03|"
+        "Bread=g:White Bread,Wholemeal Bread,Sourdough;"
+        "Rolls & Wraps=pk:Bread Rolls,Wraps;"
+        "Cakes & Muffins=pk:Muffins,Cakes"
+    ),
+    (
+        "Deli|0.03|"
+        "Deli Meats=g:Ham,Salami;"
+        "Dips & Antipasto=g:Dips,Olives;"
+        "Ready Meals=g:Salads,Pasta Meals"
+    ),
+    (
+        "Pantry|0.22|"
+        "Pasta & Rice=g:Dried Pasta,Rice,Noodles;"
+        "Breakfast=g:Cereal,Oats,Breakfast Spreads;"
+        "Baking=g:Flour,Sugar,Baking Mixes;"
+        "Canned Food=g:Canned Tomatoes,Canned Beans,Canned Fish;"
+        "Sauces=ml:Pasta Sauce,Asian Sauces,Condiments;"
+        "Tea & Coffee=g:Black Tea,Instant Coffee,Coffee Beans"
+    ),
+    (
+        "Snacks & Confectionery|0.09|"
+        "Chips=g:Potato Chips,Corn Chips;"
+        "Chocolate=g:Chocolate Blocks,Chocolate Bars;"
+        "Biscuits=g:Sweet Biscuits,Crackers;"
+        "Lollies=g:Lollies,Mints"
+    ),
+    (
+        "Drinks|0.08|"
+        "Soft Drinks=ml:Cola,Lemonade;"
+        "Juice=ml:Orange Juice,Apple Juice;"
+        "Water=ml:Still Water,Sparkling Water;"
+        "Energy Drinks=ml:Energy Drinks,Sports Drinks"
+    ),
+    (
+        "Freezer|0.05|"
+        "Frozen Meals=g:Frozen Pizza,Frozen Dinners;"
+        "Ice Cream=ml:Ice Cream Tubs,Ice Blocks;"
+        "Frozen Vegetables=g:Frozen Peas,Frozen Chips"
+    ),
+    (
+        "Household|0.10|"
+        "Cleaning=ml:Surface Cleaner,Dishwashing Liquid;"
+        "Laundry=ml:Laundry Liquid,Fabric Softener;"
+        "Paper Goods=pk:Toilet Paper,Paper Towel"
+    ),
+    (
+        "Health & Beauty|0.14|"
+        "Hair Care=ml:Shampoo,Conditioner;"
+        "Skin Care=ml:Moisturiser,Sunscreen;"
+        "Oral Care=pk:Toothpaste,Toothbrushes;"
+        "Vitamins=pk:Multivitamins,Fish Oil"
+    ),
+    ("Baby|0.03|Nappies=pk:Nappies,Baby Wipes;Baby Food=g:Baby Food Pouches,Infant Formula"),
+    ("Pet|0.04|Dog=g:Dry Dog Food,Wet Dog Food;Cat=g:Dry Cat Food,Wet Cat Food"),
+    ("Liquor|0.08|Beer=pk:Lager,Pale Ale;Wine=ml:Red Wine,White Wine;Spirits=ml:Whisky,Vodka"),
+)
 
-_BRANDS = ("Farmland", "Bellbird", "Golden Plains", "Harbour", "Sunvale", "Koala Creek",
-           "Bluegum", "Riverina Gold", "Southern Cross", "Wattle", "Capeview", "Outback Co",
-           "Emu Ridge", "Kookaburra", "Tasman", "Coral Bay", "Greenfields", "Pure Valley",
-           "Redgum", "Silverleaf", "Mountain Ash", "Bondi", "Harvest Moon", "Little Joey",
-           "Macadamia Hill", "Banksia", "Saltbush", "Ironbark", "Lyrebird", "Wombat Gully")
-_VARIANTS = ("Original", "Light", "Classic", "Family Pack", "Extra", "Organic", "Rich",
-             "Smooth", "Crunchy", "Honey", "Garlic", "Lemon", "Vanilla", "Mild", "Spicy",
-             "Reduced Fat", "Premium", "Value", "Multipack", "Gluten Free", "Lite", "Sea Salt")
+_BRANDS = (
+    "Farmland",
+    "Bellbird",
+    "Golden Plains",
+    "Harbour",
+    "Sunvale",
+    "Koala Creek",
+    "Bluegum",
+    "Riverina Gold",
+    "Southern Cross",
+    "Wattle",
+    "Capeview",
+    "Outback Co",
+    "Emu Ridge",
+    "Kookaburra",
+    "Tasman",
+    "Coral Bay",
+    "Greenfields",
+    "Pure Valley",
+    "Redgum",
+    "Silverleaf",
+    "Mountain Ash",
+    "Bondi",
+    "Harvest Moon",
+    "Little Joey",
+    "Macadamia Hill",
+    "Banksia",
+    "Saltbush",
+    "Ironbark",
+    "Lyrebird",
+    "Wombat Gully",
+)
+_VARIANTS = (
+    "Original",
+    "Light",
+    "Classic",
+    "Family Pack",
+    "Extra",
+    "Organic",
+    "Rich",
+    "Smooth",
+    "Crunchy",
+    "Honey",
+    "Garlic",
+    "Lemon",
+    "Vanilla",
+    "Mild",
+    "Spicy",
+    "Reduced Fat",
+    "Premium",
+    "Value",
+    "Multipack",
+    "Gluten Free",
+    "Lite",
+    "Sea Salt",
+)
 
 
 @dataclass(frozen=True)
@@ -131,7 +243,7 @@ def slugify(text: str) -> str:
 
 def _parse_vocabulary() -> list[tuple[str, float, list[tuple[str, int, list[str]]]]]:
     out = []
-    for line in _VOCABULARY.strip().splitlines():
+    for line in _VOCABULARY:
         dept, weight, cats = line.split("|")
         parsed = []
         for chunk in cats.split(";"):
@@ -179,8 +291,12 @@ def _build_tree(
 
 
 def _add_node(
-    nodes: list[Node], spec: ChainCatalogueSpec, rng: np.random.Generator,
-    level: int, name: str, parent: int,
+    nodes: list[Node],
+    spec: ChainCatalogueSpec,
+    rng: np.random.Generator,
+    level: int,
+    name: str,
+    parent: int,
 ) -> int:
     index = len(nodes)
     slug = slugify(name)
@@ -198,8 +314,11 @@ def _ext_id(chain: str, rng: np.random.Generator, level: int, name: str, nodes: 
     if chain == "coles":
         return str(int(rng.integers(1000, 99_999_999)))
     if chain == "aldi":
-        return str(900_000_000 + 10_000_000 * len(nodes)) if level == 1 else \
-            str(1_111_111_000 + len(nodes))
+        return (
+            str(900_000_000 + 10_000_000 * len(nodes))
+            if level == 1
+            else str(1_111_111_000 + len(nodes))
+        )
     ident = re.sub(r"[^A-Za-z0-9]+", "_", name.replace("&", "and")).strip("_")
     taken = {n.ext_id for n in nodes}
     return ident if ident not in taken else f"{ident}_{len(nodes)}"
@@ -214,8 +333,12 @@ def _assign_leaves(
 
 
 def _products(
-    spec: ChainCatalogueSpec, rng: np.random.Generator, nodes: list[Node],
-    leaf_of: I64, leaf_kind: dict[int, int], count: int,
+    spec: ChainCatalogueSpec,
+    rng: np.random.Generator,
+    nodes: list[Node],
+    leaf_of: I64,
+    leaf_kind: dict[int, int],
+    count: int,
 ) -> Catalogue:
     kind = np.array([leaf_kind[int(leaf)] for leaf in leaf_of], dtype=np.int8)
     size_qty = _sizes(rng, kind)
@@ -230,12 +353,23 @@ def _products(
     ]
     market = rng.random(count) < spec.market_share
     cat = Catalogue(
-        chain=spec.chain, nodes=nodes, sku=_skus(spec.chain, rng, count), name=names,
-        brand=brands, kind=kind, size_qty=size_qty, leaf=leaf_of, dept=dept,
-        base_cents=_base_prices(rng, kind, size_qty), period=rng.integers(14, 90, count),
-        phase=rng.integers(0, 90, count), list_day=_list_days(rng, count),
-        delist_day=_delist_days(rng, count), popularity=rng.random(count),
-        is_fresh=is_fresh, is_market=market,
+        chain=spec.chain,
+        nodes=nodes,
+        sku=_skus(spec.chain, rng, count),
+        name=names,
+        brand=brands,
+        kind=kind,
+        size_qty=size_qty,
+        leaf=leaf_of,
+        dept=dept,
+        base_cents=_base_prices(rng, kind, size_qty),
+        period=rng.integers(14, 90, count),
+        phase=rng.integers(0, 90, count),
+        list_day=_list_days(rng, count),
+        delist_day=_delist_days(rng, count),
+        popularity=rng.random(count),
+        is_fresh=is_fresh,
+        is_market=market,
         barcode=_barcodes(rng, count) if spec.barcodes else np.zeros(count, dtype=np.int64),
         fresh_share=float(is_fresh.mean()) if count else 0.0,
     )
@@ -268,8 +402,12 @@ def _sizes(rng: np.random.Generator, kind: NDArray[np.int8]) -> I64:
 
 
 def _skus(chain: str, rng: np.random.Generator, count: int) -> I64:
-    low, high = {"woolworths": (100_000, 999_999), "coles": (1_000_000, 9_999_999),
-                 "aldi": (100_000, 999_999), "iga": (1_000, 999_999)}[chain]
+    low, high = {
+        "woolworths": (100_000, 999_999),
+        "coles": (1_000_000, 9_999_999),
+        "aldi": (100_000, 999_999),
+        "iga": (1_000, 999_999),
+    }[chain]
     drawn = np.unique(rng.integers(low, high, count * 2, dtype=np.int64))
     return np.sort(rng.permutation(drawn)[:count])
 
@@ -278,7 +416,7 @@ def _base_prices(rng: np.random.Generator, kind: NDArray[np.int8], qty: I64) -> 
     per_unit = np.array([_CENTS_PER_UNIT[int(k)] for k in kind]) * rng.lognormal(0, 0.5, len(kind))
     units = np.where((kind == KIND_G) | (kind == KIND_ML), qty / 100.0, 1.0)
     units = np.where(kind == KIND_PACK, qty, units)
-    raw = per_unit * units ** 0.8
+    raw = per_unit * units**0.8
     cents = np.clip(raw, 60, 25_000)
     return (np.floor(cents / 10) * 10 + 9).astype(np.int64)
 
@@ -332,10 +470,20 @@ def size_label(kind: int, qty: int, spaced: bool = False) -> str:
 
 # How each chain states unit prices: (base quantity, label) per size kind.
 _UNIT_STYLES: dict[str, dict[int, tuple[int, str]]] = {
-    "woolworths": {KIND_G: (100, "100G"), KIND_ML: (100, "100ML"), KIND_EA: (1, "1EA"),
-                   KIND_PACK: (1, "1EA"), KIND_KG: (1000, "1KG")},
-    "coles": {KIND_G: (1000, "kg"), KIND_ML: (1000, "l"), KIND_EA: (1, "ea"),
-              KIND_PACK: (1, "ea"), KIND_KG: (1000, "kg")},
+    "woolworths": {
+        KIND_G: (100, "100G"),
+        KIND_ML: (100, "100ML"),
+        KIND_EA: (1, "1EA"),
+        KIND_PACK: (1, "1EA"),
+        KIND_KG: (1000, "1KG"),
+    },
+    "coles": {
+        KIND_G: (1000, "kg"),
+        KIND_ML: (1000, "l"),
+        KIND_EA: (1, "ea"),
+        KIND_PACK: (1, "ea"),
+        KIND_KG: (1000, "kg"),
+    },
 }
 
 

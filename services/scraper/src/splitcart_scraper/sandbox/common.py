@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +15,14 @@ from starlette.responses import Response
 from splitcart_scraper.sandbox.faults import FaultInjector
 from splitcart_scraper.sandbox.world import Store, World
 
-LISTING_ENDPOINTS = frozenset({
-    ("woolworths", "browse"), ("coles", "browse"), ("aldi", "product-search"), ("iga", "search"),
-})
+LISTING_ENDPOINTS = frozenset(
+    {
+        ("woolworths", "browse"),
+        ("coles", "browse"),
+        ("aldi", "product-search"),
+        ("iga", "search"),
+    }
+)
 
 
 class Counters:
@@ -50,6 +56,12 @@ class Sandbox:
     faults: FaultInjector
     counters: Counters = field(default_factory=Counters)
     woolworths_sessions: dict[str, int] = field(default_factory=dict)
+    static_caches: list[LazyBytes] = field(default_factory=list)
+
+    def warm(self) -> None:
+        """Serialise every product's static fields up front (a long scrape would anyway)."""
+        for cache in self.static_caches:
+            cache.fill()
 
     def day(self) -> int:
         return self.world.today()
@@ -68,7 +80,9 @@ class Sandbox:
         return rows
 
 
-def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
@@ -78,7 +92,8 @@ def html_response(text: str, status: int = 200) -> Response:
 
 
 def dollars(cents: int) -> float:
-    return round(cents / 100.0, 2)
+    # int / 100 already gives the shortest float repr of a two-decimal amount
+    return cents / 100
 
 
 def money(cents: int) -> str:
@@ -88,3 +103,49 @@ def money(cents: int) -> str:
 def as_list(values: np.ndarray) -> list[Any]:
     result: list[Any] = values.tolist()
     return result
+
+
+def splice(dynamic: dict[str, Any], static: bytes) -> bytes:
+    """One JSON object from a per-request dict and a pre-serialised static object.
+
+    Catalogue fields never change, so they are serialised once per product and only the
+    prices, availability and served store are encoded per request.
+    """
+    head = orjson.dumps(dynamic)
+    if static == b"{}":
+        return head
+    return head[:-1] + b"," + static[1:]
+
+
+class LazyBytes:
+    """Per-product bytes built on first use and kept (bounded by the catalogue size)."""
+
+    def __init__(self, build: Callable[[int], bytes], size: int) -> None:
+        self._build = build
+        self.size = size
+        self._cache: dict[int, bytes] = {}
+
+    def fill(self) -> None:
+        for product in range(self.size):
+            self[product]
+
+    def __getitem__(self, product: int) -> bytes:
+        value = self._cache.get(product)
+        if value is None:
+            value = self._cache[product] = self._build(product)
+        return value
+
+
+def static_rows(build: Callable[[int], dict[str, Any]], size: int) -> LazyBytes:
+    """The pre-serialised static part of each product row of one chain."""
+    return LazyBytes(lambda product: orjson.dumps(build(product)), size)
+
+
+def json_bytes_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def join_json(rows: list[bytes]) -> bytes:
+    return b"[" + b",".join(rows) + b"]"

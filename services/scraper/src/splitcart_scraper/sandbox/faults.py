@@ -21,7 +21,10 @@ from splitcart_scraper.sandbox.hashing import TAG_FAULT, key_of, uniform
 KNOBS = ("rate_limit", "server_error", "slow", "reset", "malformed", "truncated", "store_mismatch")
 TRANSPORT_KNOBS = ("rate_limit", "server_error", "reset", "malformed", "slow")
 CHAIN_PREFIXES = {
-    "woolworths": "woolworths", "coles": "coles", "aldi": "aldi", "iga": "iga",
+    "woolworths": "woolworths",
+    "coles": "coles",
+    "aldi": "aldi",
+    "iga": "iga",
     "iga-locator": "iga",
 }
 
@@ -48,7 +51,8 @@ class FaultConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "knobs": {
-                n: {"rate": k.rate, "seed": k.seed, "chains": k.chains} for n, k in self.knobs.items()
+                n: {"rate": k.rate, "seed": k.seed, "chains": k.chains}
+                for n, k in self.knobs.items()
             },
             "retry_after_seconds": self.retry_after_seconds,
             "slow_seconds": self.slow_seconds,
@@ -132,8 +136,11 @@ class FaultMiddleware:
             status = (500, 502, 503)[self.injector.pick("server_error", 3)]
             body = b"<html><body><h1>Service Unavailable</h1></body></html>"
             extra = []
-        headers = [(b"content-type", b"application/json" if status == 429 else b"text/html"),
-                   (b"content-length", str(len(body)).encode()), *extra]
+        headers = [
+            (b"content-type", b"application/json" if status == 429 else b"text/html"),
+            (b"content-length", str(len(body)).encode()),
+            *extra,
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -81,7 +81,9 @@ def moved(base: I64, u: NDArray[np.float64]) -> I64:
     return np.maximum(base + delta, np.where(base > 9, 9, base + 10))
 
 
-def zone_prices(seed: int, chain_key: int, zone: Zone, cat: Catalogue, idx: I64, day: int) -> PriceBlock:
+def zone_prices(
+    seed: int, chain_key: int, zone: Zone, cat: Catalogue, idx: I64, day: int
+) -> PriceBlock:
     regular = zone_regular(seed, chain_key, zone, cat, idx, day)
     week = week_of(day)
     on_special = uniform(seed, TAG_SPECIAL, zone.key, idx, week) < zone.special_rate

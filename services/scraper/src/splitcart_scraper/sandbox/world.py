@@ -23,7 +23,13 @@ from splitcart_scraper.sandbox.catalogue import (
     build_catalogue,
 )
 from splitcart_scraper.sandbox.geo import STATES, Locality, build_localities, street_address
-from splitcart_scraper.sandbox.hashing import TAG_AVAILABLE, TAG_FRESH_PICK, TAG_RRP, key_of, uniform
+from splitcart_scraper.sandbox.hashing import (
+    TAG_AVAILABLE,
+    TAG_FRESH_PICK,
+    TAG_RRP,
+    key_of,
+    uniform,
+)
 from splitcart_scraper.sandbox.pricing import PriceBlock, Zone, fresh_local, zone_prices
 
 I64 = NDArray[np.int64]
@@ -35,23 +41,47 @@ ALL_DEPTS = tuple(v[0] for v in VOCABULARY)
 
 CATALOGUE_SPECS = {
     "woolworths": ChainCatalogueSpec(
-        "woolworths", 23_600, ("Woolworths", "Macro"),
-        tuple(d for d in ALL_DEPTS if d != LIQUOR_DEPARTMENT), market_share=0.02),
-    "coles": ChainCatalogueSpec(
-        "coles", 22_000, ("Coles", "Coles Finest"), ALL_DEPTS,
-        renames={"Fruit & Veg": "Fruit & Vegetables", LIQUOR_DEPARTMENT: "Liquorland"}),
-    "aldi": ChainCatalogueSpec(
-        "aldi", 2_550, ("Farmdale", "Remano", "Just Organic", "Brooklea", "Specially Selected"),
-        tuple(d for d in ALL_DEPTS if d != LIQUOR_DEPARTMENT), barcodes=False),
-    "iga": ChainCatalogueSpec(
-        "iga", 10_000, ("Black & Gold", "Community Co"),
+        "woolworths",
+        23_600,
+        ("Woolworths", "Macro"),
         tuple(d for d in ALL_DEPTS if d != LIQUOR_DEPARTMENT),
-        renames={"Fruit & Veg": "Fruit and Vegetable"}),
+        market_share=0.02,
+    ),
+    "coles": ChainCatalogueSpec(
+        "coles",
+        22_000,
+        ("Coles", "Coles Finest"),
+        ALL_DEPTS,
+        renames={"Fruit & Veg": "Fruit & Vegetables", LIQUOR_DEPARTMENT: "Liquorland"},
+    ),
+    "aldi": ChainCatalogueSpec(
+        "aldi",
+        2_550,
+        ("Farmdale", "Remano", "Just Organic", "Brooklea", "Specially Selected"),
+        tuple(d for d in ALL_DEPTS if d != LIQUOR_DEPARTMENT),
+        barcodes=False,
+    ),
+    "iga": ChainCatalogueSpec(
+        "iga",
+        10_000,
+        ("Black & Gold", "Community Co"),
+        tuple(d for d in ALL_DEPTS if d != LIQUOR_DEPARTMENT),
+        renames={"Fruit & Veg": "Fruit and Vegetable"},
+    ),
 }
 
-_W = {"NSW": .31, "VIC": .26, "QLD": .21, "WA": .10, "SA": .07, "TAS": .02, "ACT": .02, "NT": .01}
-_ALDI_W = {"NSW": .34, "VIC": .28, "QLD": .22, "WA": .07, "SA": .06, "ACT": .03}
-_METRO_W = {"NSW": .5, "VIC": .35, "QLD": .15}
+_W = {
+    "NSW": 0.31,
+    "VIC": 0.26,
+    "QLD": 0.21,
+    "WA": 0.10,
+    "SA": 0.07,
+    "TAS": 0.02,
+    "ACT": 0.02,
+    "NT": 0.01,
+}
+_ALDI_W = {"NSW": 0.34, "VIC": 0.28, "QLD": 0.22, "WA": 0.07, "SA": 0.06, "ACT": 0.03}
+_METRO_W = {"NSW": 0.5, "VIC": 0.35, "QLD": 0.15}
 
 
 @dataclass
@@ -109,11 +139,29 @@ class Chain:
 
 
 @dataclass(frozen=True)
+class PagePrices:
+    """A page's prices as Python lists: row building indexes them many times."""
+
+    regular: list[int]
+    price: list[int]
+    on_special: list[bool]
+    available: list[bool]
+
+
+@dataclass(frozen=True)
 class StorePrices:
     regular: I64
     price: I64
     on_special: NDArray[np.bool_]
     available: NDArray[np.bool_]
+
+    def page(self) -> PagePrices:
+        return PagePrices(
+            self.regular.tolist(),
+            self.price.tolist(),
+            self.on_special.tolist(),
+            self.available.tolist(),
+        )
 
 
 class World:
@@ -131,7 +179,10 @@ class World:
             cat = build_catalogue(CATALOGUE_SPECS[name], seed, product_scale)
             self.chains[name] = Chain(name, key_of(name), cat)
         _StoreBuilder(self).build()
-        self._listed = lru_cache(maxsize=8192)(self._listed_uncached)
+        self._listed = lru_cache(maxsize=2048)(self._listed_uncached)
+        # A zone-day's prices for a whole catalogue are shared by every store of the zone.
+        self._zone_block = lru_cache(maxsize=128)(self._zone_block_uncached)
+        self._fresh_thresholds: dict[tuple[str, int], float] = {}
 
     # --- time -------------------------------------------------------------------------
     def today(self) -> int:
@@ -179,11 +230,22 @@ class World:
         return np.flatnonzero(mask).astype(np.int64)
 
     # --- prices -----------------------------------------------------------------------
+    def _zone_block_uncached(self, chain_name: str, zone: int, day: int) -> PriceBlock:
+        chain = self.chains[chain_name]
+        spec = chain.rrp_zone if zone < 0 else chain.zones[zone]
+        assert spec is not None
+        everything = np.arange(chain.catalogue.size, dtype=np.int64)
+        return zone_prices(self.seed, chain.key, spec, chain.catalogue, everything, day)
+
+    def zone_block(self, chain: str, zone: int, day: int, idx: I64) -> PriceBlock:
+        """Zone prices of products ``idx`` (zone -1 = IGA's recommended prices)."""
+        full: PriceBlock = self._zone_block(chain, zone, day)
+        return PriceBlock(full.regular[idx], full.price[idx], full.on_special[idx])
+
     def prices(self, store: Store, idx: I64, day: int) -> StorePrices:
         chain = self.chains[store.chain]
         cat = chain.catalogue
-        zone = chain.zones[store.zone_on(day)]
-        block = zone_prices(self.seed, chain.key, zone, cat, idx, day)
+        block = self.zone_block(store.chain, store.zone_on(day), day, idx)
         if chain.rrp_zone is not None:
             block = self._mix_rrp(store, chain, idx, day, block)
         regular, price, special = block.regular, block.price, block.on_special
@@ -192,9 +254,10 @@ class World:
         available = uniform(self.seed, TAG_AVAILABLE, store.key, idx, day) >= UNAVAILABLE_RATE
         return StorePrices(regular, price, special, available)
 
-    def _mix_rrp(self, store: Store, chain: Chain, idx: I64, day: int, own: PriceBlock) -> PriceBlock:
-        assert chain.rrp_zone is not None
-        rrp = zone_prices(self.seed, chain.key, chain.rrp_zone, chain.catalogue, idx, day)
+    def _mix_rrp(
+        self, store: Store, chain: Chain, idx: I64, day: int, own: PriceBlock
+    ) -> PriceBlock:
+        rrp = self.zone_block(store.chain, -1, day, idx)
         follow = uniform(self.seed, TAG_RRP, store.key, idx) < store.rrp_share
         return PriceBlock(
             regular=np.where(follow, rrp.regular, own.regular),
@@ -202,11 +265,25 @@ class World:
             on_special=np.where(follow, rrp.on_special, own.on_special),
         )
 
+    def _fresh_threshold(self, store: Store) -> float:
+        """The store prices exactly FRESH_LOCAL_SHARE of its range itself: the fresh lines
+        whose pick draw falls below this threshold."""
+        cached = self._fresh_thresholds.get((store.chain, store.index))
+        if cached is None:
+            cat = self.chains[store.chain].catalogue
+            fresh = self.range_of(store)
+            fresh = fresh[cat.is_fresh[fresh]]
+            count = int(FRESH_LOCAL_SHARE * len(self.range_of(store)))
+            draws = np.sort(uniform(self.seed, TAG_FRESH_PICK, store.key, fresh))
+            cached = float(draws[count - 1]) if 0 < count <= len(draws) else -1.0
+            self._fresh_thresholds[(store.chain, store.index)] = cached
+        return cached
+
     def _fresh(
         self, store: Store, cat: Catalogue, idx: I64, day: int, block: PriceBlock
     ) -> tuple[I64, I64, NDArray[np.bool_]]:
-        pick_rate = min(1.0, FRESH_LOCAL_SHARE / max(cat.fresh_share, 1e-9))
-        own = cat.is_fresh[idx] & (uniform(self.seed, TAG_FRESH_PICK, store.key, idx) < pick_rate)
+        threshold = self._fresh_threshold(store)
+        own = cat.is_fresh[idx] & (uniform(self.seed, TAG_FRESH_PICK, store.key, idx) <= threshold)
         local = fresh_local(self.seed, store.key, block.regular, idx, day)
         return (
             np.where(own, local, block.regular),
@@ -310,12 +387,18 @@ class _StoreBuilder:
         zones = self._state_zones(chain, _W)
         metro = self._zone(chain, "woolworths:metro", 0.12, 0.07)
         plan = self._plan(self._counts(1130, _W, 2))
-        metro_plan = [(s, False) for s, n in self._counts(100, _METRO_W, 1).items() for _ in range(n)]
+        metro_plan = [
+            (s, False) for s, n in self._counts(100, _METRO_W, 1).items() for _ in range(n)
+        ]
         numbers = self._numbers(1001, 9999, len(plan) + len(metro_plan) + 1)
         numbers = [n for n in numbers if n != 1101]
         for i, (state, remote) in enumerate(plan):
             number = 1101 if i == 0 else numbers[i]
-            zone = self._zone(chain, f"woolworths:remote:{number}", 0.2, 0.07) if remote else zones[state]
+            zone = (
+                self._zone(chain, f"woolworths:remote:{number}", 0.2, 0.07)
+                if remote
+                else zones[state]
+            )
             self._add(chain, self._wool_store(chain, number, "SUPERMARKETS", state, remote, zone))
         for j, (state, _) in enumerate(metro_plan):
             number = numbers[len(plan) + j]
@@ -323,16 +406,29 @@ class _StoreBuilder:
             store.range_frac = 0.45
             self._add(chain, store)
         chain.default_store = chain.stores[0]
-        self._events(chain, list(zones.values()) + [metro])
+        self._events(chain, [*list(zones.values()), metro])
 
     def _wool_store(
         self, chain: Chain, number: int, division: str, state: str, remote: bool, zone: int
     ) -> Store:
         loc, lat, lng = self._place(state, remote)
         name = loc.suburb + (" (Metro)" if division == "METRO" else "")
-        return Store("woolworths", 0, str(number), number, "", division, name, loc,
-                     street_address(self.rng), lat, lng, self._phone(state),
-                     key_of(f"{self.world.seed}:woolworths:{number}"), zone)
+        return Store(
+            "woolworths",
+            0,
+            str(number),
+            number,
+            "",
+            division,
+            name,
+            loc,
+            street_address(self.rng),
+            lat,
+            lng,
+            self._phone(state),
+            key_of(f"{self.world.seed}:woolworths:{number}"),
+            zone,
+        )
 
     def _coles(self) -> None:
         chain = self.world.chains["coles"]
@@ -343,7 +439,9 @@ class _StoreBuilder:
         liquor_plan = liquor_plan or [("NSW", False)]
         numbers = self._numbers(100, 9999, len(plan) + len(liquor_plan))
         local_count = max(2, round(0.06 * len(plan)))
-        locals_ = {int(i) for i in self.rng.choice(np.arange(1, len(plan)), local_count, replace=False)}
+        locals_ = {
+            int(i) for i in self.rng.choice(np.arange(1, len(plan)), local_count, replace=False)
+        }
         for i, (state, remote) in enumerate(plan):
             number = numbers[i]
             is_local = i in locals_ and not remote
@@ -358,20 +456,35 @@ class _StoreBuilder:
         chain.default_store = chain.stores[0]
         liquor_dept = next(n.index for n in chain.catalogue.top_nodes() if n.name == "Liquorland")
         for j, (state, _) in enumerate(liquor_plan):
-            store = self._coles_store(chain, "LQR", numbers[len(plan) + j], state, False, zones[state])
+            store = self._coles_store(
+                chain, "LQR", numbers[len(plan) + j], state, False, zones[state]
+            )
             store.dept_only = liquor_dept
             self._add(chain, store)
         supermarkets = [s for s in chain.stores if s.division == "COL"]
-        self._events(chain, list(zones.values()) + [metro], supermarkets)
+        self._events(chain, [*list(zones.values()), metro], supermarkets)
 
     def _coles_store(
         self, chain: Chain, brand: str, number: int, state: str, remote: bool, zone: int
     ) -> Store:
         loc, lat, lng = self._place(state, remote)
         label = "Coles" if brand == "COL" else "Liquorland"
-        return Store("coles", 0, f"{brand}:{number}", number, "", brand, f"{label} {loc.suburb}",
-                     loc, street_address(self.rng), lat, lng, self._phone(state),
-                     key_of(f"{self.world.seed}:coles:{number}"), zone)
+        return Store(
+            "coles",
+            0,
+            f"{brand}:{number}",
+            number,
+            "",
+            brand,
+            f"{label} {loc.suburb}",
+            loc,
+            street_address(self.rng),
+            lat,
+            lng,
+            self._phone(state),
+            key_of(f"{self.world.seed}:coles:{number}"),
+            zone,
+        )
 
     def _aldi(self) -> None:
         chain = self.world.chains["aldi"]
@@ -384,9 +497,22 @@ class _StoreBuilder:
                 number = numbers[len(chain.stores)]
                 loc, lat, lng = self._place(state, False)
                 zone = regional if state == "WA" else national
-                store = Store("aldi", 0, f"G{number}", number, "", "ALDI", loc.suburb, loc,
-                              street_address(self.rng), lat, lng, "",
-                              key_of(f"{self.world.seed}:aldi:{number}"), zone)
+                store = Store(
+                    "aldi",
+                    0,
+                    f"G{number}",
+                    number,
+                    "",
+                    "ALDI",
+                    loc.suburb,
+                    loc,
+                    street_address(self.rng),
+                    lat,
+                    lng,
+                    "",
+                    key_of(f"{self.world.seed}:aldi:{number}"),
+                    zone,
+                )
                 self._add(chain, store)
         chain.default_store = chain.stores[0]
         self._events(chain, [national, regional])
@@ -402,7 +528,9 @@ class _StoreBuilder:
         plan = [(s, True) for s, n in online.items() for _ in range(n)]
         plan += [(s, False) for s, n in offline.items() for _ in range(n)]
         for i, (state, has_shop) in enumerate(plan):
-            self._add(chain, self._iga_store(chain, ids[i], str(rids[i]) if has_shop else "", state))
+            self._add(
+                chain, self._iga_store(chain, ids[i], str(rids[i]) if has_shop else "", state)
+            )
         chain.default_store = chain.stores[0]
         self._open_close(chain, [s for s in chain.stores if s.retailer_store_id])
 
@@ -411,10 +539,22 @@ class _StoreBuilder:
         template = ("IGA {s}", "IGA Local Grocer {s}", "IGA X-press {s}", "{u} IGA")
         name = template[int(self.rng.integers(len(template)))]
         zone = self._zone(chain, f"iga:{number}", 0.85, 0.05)
-        store = Store("iga", 0, str(number), number, rid, "IGA",
-                      name.format(s=loc.suburb, u=loc.suburb.upper()), loc,
-                      street_address(self.rng), lat, lng, self._phone(state),
-                      key_of(f"{self.world.seed}:iga:{number}"), zone)
+        store = Store(
+            "iga",
+            0,
+            str(number),
+            number,
+            rid,
+            "IGA",
+            name.format(s=loc.suburb, u=loc.suburb.upper()),
+            loc,
+            street_address(self.rng),
+            lat,
+            lng,
+            self._phone(state),
+            key_of(f"{self.world.seed}:iga:{number}"),
+            zone,
+        )
         store.range_frac = float(self.rng.uniform(0.2, 1.0))
         store.rrp_share = float(self.rng.uniform(0.25, 0.40))
         store.coords_unknown = bool(self.rng.random() < 0.04)
@@ -423,7 +563,9 @@ class _StoreBuilder:
         return store
 
     # --- seeded events ----------------------------------------------------------------
-    def _events(self, chain: Chain, zone_pool: list[int], eligible: list[Store] | None = None) -> None:
+    def _events(
+        self, chain: Chain, zone_pool: list[int], eligible: list[Store] | None = None
+    ) -> None:
         pool = [s for s in (eligible or chain.stores) if s is not chain.default_store]
         normal = [s for s in pool if s.zone in zone_pool]
         for store in self._pick(normal, 0.25, 0):

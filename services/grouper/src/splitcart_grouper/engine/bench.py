@@ -1,0 +1,171 @@
+"""``splitcart bench grouping``: speed and exactness of the grouping engine.
+
+Run as ``python -m splitcart_grouper.engine.bench [--scale 1] [--subset 100]``; prints
+one JSON object. Every figure is measured in this process on the planted national
+dataset of :mod:`.synthetic`:
+
+* ``full_regroup_seconds``: exact regroup from scratch of every company (fast path);
+* ``incremental_ms_per_store``: one ingested member store, from ``upsert_store`` to the
+  end of its round (health check, re-homing, merge of touched anchors); a third of the
+  samples switch the store to another zone's prices, so they are ejected and re-homed;
+* ``reference_seconds_subset`` / ``fast_seconds_subset``: full regroup of the same
+  ``subset`` stores (spread over the four companies) with each comparator, best of
+  three runs each from a fresh comparator, and their ratio ``speedup_vs_reference``
+  (neither side's data layout is built inside the timing: the reference's dicts are
+  made beforehand, as the fast path's matrices are already in memory);
+* ``agreement``: share of all same-company pairs of the subset on which both
+  comparators decide alike, counted as 0 unless the two groupings are also identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .decisions import RoundResult, full_regroup, run_round
+from .overlap import FastComparator, ReferenceComparator
+from .params import GroupingParams
+from .prices import CompanyPrices, ticks
+from .synthetic import PlantedDataset, national
+
+T = TypeVar("T")
+
+
+def run_bench(scale: float = 1.0, subset: int = 100, seed: int = 0) -> dict[str, Any]:
+    params = GroupingParams()
+    data = national(scale, seed=seed)
+    companies = data.companies.values()
+    regroup_s, grouped = _timed(lambda: _regroup_all(data, params))
+    reference_s, fast_s, agreement = _reference_subset(data, params, subset, seed)
+    incremental_ms = _incremental(data, grouped, params, seed)
+    return {
+        "stores": sum(len(c.prices) for c in companies),
+        "price_rows": int(sum(np.count_nonzero(c.prices.seen) for c in companies)),
+        "full_regroup_seconds": round(regroup_s, 3),
+        "incremental_ms_per_store": round(incremental_ms, 2),
+        "reference_seconds_subset": round(reference_s, 3),
+        "fast_seconds_subset": round(fast_s, 4),
+        "speedup_vs_reference": round(reference_s / fast_s, 1),
+        "agreement": agreement,
+        "subset_stores": subset,
+        "groups": sum(len(r.state.groups) for r in grouped.values()),
+        "planted_zones_recovered": all(
+            grouped[name].state.partition() == c.planted() for name, c in data.companies.items()
+        ),
+    }
+
+
+def _timed(work: Callable[[], T]) -> tuple[float, T]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def _best_of(runs: int, work: Callable[[], T]) -> tuple[float, T]:
+    """Fastest of a few runs (each from a fresh comparator, so nothing is memoised)."""
+    timings = [_timed(work) for _ in range(runs)]
+    return min(t for t, _ in timings), timings[0][1]
+
+
+def _regroup_all(data: PlantedDataset, params: GroupingParams) -> dict[str, RoundResult]:
+    return {
+        name: full_regroup(list(c.prices), FastComparator(c.prices, data.now, params))
+        for name, c in data.companies.items()
+    }
+
+
+def _reference_subset(
+    data: PlantedDataset, params: GroupingParams, subset: int, seed: int
+) -> tuple[float, float, float]:
+    rng = np.random.default_rng(seed)
+    per_company = max(2, subset // len(data.companies))
+    totals = np.zeros(4)
+    identical = True
+    for c in data.companies.values():
+        keys = sorted(rng.choice(list(c.prices), per_company, replace=False).tolist())
+        ref_s, fast_s, agreed, pairs, same = _compare_paths(c.prices, keys, data, params)
+        totals += (ref_s, fast_s, agreed, pairs)
+        identical &= same
+    return totals[0], totals[1], (totals[2] / totals[3] if identical else 0.0)
+
+
+def _compare_paths(
+    prices: CompanyPrices, keys: list[str], data: PlantedDataset, params: GroupingParams
+) -> tuple[float, float, int, int, bool]:
+    """Both comparators on the same stores: regroup times, pair agreement, same groups."""
+    subset = _restricted(prices, keys)
+    refs = [ReferenceComparator.from_prices(subset, data.now, params) for _ in range(4)]
+    ref_s, by_ref = _best_of(3, lambda: full_regroup(keys, refs.pop()))
+    ref = refs.pop()
+    fast_s, by_fast = _best_of(
+        3, lambda: full_regroup(keys, FastComparator(prices, data.now, params))
+    )
+    fast = FastComparator(prices, data.now, params)
+    agreed = pairs = 0
+    for i, a in enumerate(keys[:-1]):
+        rest = keys[i + 1 :]
+        decided = zip(ref.matches(a, rest), fast.matches(a, rest), strict=True)
+        agreed += sum(x == y for x, y in decided)
+        pairs += len(rest)
+    return ref_s, fast_s, agreed, pairs, by_ref.state.partition() == by_fast.state.partition()
+
+
+def _restricted(prices: CompanyPrices, keys: list[str]) -> CompanyPrices:
+    rows = prices.rows(keys)
+    return CompanyPrices.from_matrix(keys, prices.prices[rows], prices.seen[rows])
+
+
+def _incremental(
+    data: PlantedDataset, grouped: dict[str, RoundResult], params: GroupingParams, seed: int
+) -> float:
+    """Mean wall time of one ingested member: upsert, then its round."""
+    rng = np.random.default_rng(seed + 1)
+    later = data.now + timedelta(hours=1)
+    samples: list[float] = []
+    for name, c in data.companies.items():
+        state = grouped[name].state
+        members = sorted(s for s in c.prices if not state.is_anchor(s))
+        for i, store in enumerate(
+            rng.choice(members, min(10, len(members)), replace=False).tolist()
+        ):
+            source = _other_anchor(state.anchors(), state.group(store).anchor, i, rng)
+            idx, cents, _ = c.prices.observations(source or store)
+            seen = np.full(idx.size, ticks(later) - 60, np.int32)
+            start = time.perf_counter()
+            c.prices.upsert_store(store, idx, cents, seen)
+            result = run_round(
+                state,
+                FastComparator(c.prices, later, params),
+                {store: "full"},
+                merge_scope="touched",
+            )
+            samples.append(time.perf_counter() - start)
+            state = result.state
+    return 1000 * sum(samples) / len(samples)
+
+
+def _other_anchor(anchors: list[str], own: str, i: int, rng: np.random.Generator) -> str | None:
+    """Every third sample takes another group's prices (a rogue); the rest stay put."""
+    others = [a for a in anchors if a != own]
+    if i % 3 or not others:
+        return None
+    return str(rng.choice(others))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="benchmark the grouping engine")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--subset", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(json.dumps(run_bench(args.scale, args.subset, args.seed), indent=2))
+
+
+if __name__ == "__main__":
+    main()

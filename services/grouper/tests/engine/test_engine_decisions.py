@@ -1,0 +1,258 @@
+"""Health checks, merging and re-homing (issue 7 behaviour)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from splitcart_grouper.engine import (
+    AnchorChanged,
+    CompanyPrices,
+    Confirmed,
+    Decision,
+    Ejected,
+    Founded,
+    GroupingState,
+    Merged,
+    ReferenceComparator,
+    Rehomed,
+    RescrapeRequested,
+    full_regroup,
+    run_round,
+)
+from splitcart_grouper.engine.overlap import Comparator
+
+from .engine_support import NOW, PARAMS, add, base_prices, company, fast, variant
+
+BASE = base_prices(400)
+OTHER_ZONE = variant(BASE, 100, offset=100)
+THIRD_ZONE = variant(BASE, 100, offset=250, bump=50)
+
+
+def zones() -> tuple[CompanyPrices, GroupingState]:
+    """Zone X: a (anchor), b, c, d. Zone Y: y1 (anchor), y2. All observed 1 h before NOW."""
+    rows = {s: BASE for s in "abcd"} | {"y1": OTHER_ZONE, "y2": OTHER_ZONE}
+    prices = company(rows)
+    state = full_regroup(list(prices), fast(prices)).state
+    assert state.partition() == [frozenset("abcd"), frozenset({"y1", "y2"})]
+    return prices, state
+
+
+def ingest(prices: CompanyPrices, rows: dict[str, np.ndarray], hours_after: float = 1.0) -> None:
+    for store, row in rows.items():
+        add(prices, store, row, hours_ago=-hours_after)
+
+
+def kinds(decisions: list[Decision], kind: type) -> list[Decision]:
+    return [d for d in decisions if isinstance(d, kind)]
+
+
+def test_new_stores_start_alone_and_merge_with_their_zone() -> None:
+    prices, state = zones()
+    ingest(prices, {"new": BASE})
+    result = run_round(state, fast(prices, 2), {"new": "full"})
+    founded = kinds(result.decisions, Founded)
+    merged = kinds(result.decisions, Merged)
+    assert [f.store for f in founded] == ["new"]
+    assert [(m.moved, m.into_group, m.anchor) for m in merged] == [
+        (("new",), state.group_of["a"], "a")
+    ]
+    assert merged[0].evidence.matched and merged[0].evidence.compared == 400
+
+
+def test_rogue_is_ejected_and_rehomed() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE, "c": BASE})
+    result = run_round(state, fast(prices, 2), {"b": "full", "c": "full"})
+    ejected = kinds(result.decisions, Ejected)
+    rehomed = kinds(result.decisions, Rehomed)
+    assert [(e.store, e.reason, e.evidence.mismatches) for e in ejected] == [("b", "mismatch", 100)]
+    assert [(r.store, r.into_group) for r in rehomed] == [("b", state.group_of["y1"])]
+    assert ejected[0].new_group == rehomed[0].from_group not in result.state.groups
+    assert result.state.partition() == [frozenset("acd"), frozenset({"b", "y1", "y2"})]
+
+
+def test_confirmed_member_with_fresher_data_takes_the_anchor_title() -> None:
+    prices, state = zones()
+    ingest(prices, {"c": BASE})
+    result = run_round(state, fast(prices, 2), {"c": "full"})
+    confirmed = kinds(result.decisions, Confirmed)
+    assert [(c.store, c.takes_anchor) for c in confirmed] == [("c", True)]
+    changed = kinds(result.decisions, AnchorChanged)
+    assert [(a.old_anchor, a.new_anchor, a.members) for a in changed] == [
+        ("a", "c", ("a", "b", "d"))
+    ]
+    assert result.state.group("a").anchor == "c"
+
+
+def test_promotions_below_the_threshold_do_not_split_a_group() -> None:
+    prices, state = zones()
+    promoted = variant(BASE, 4, offset=20, bump=-100)  # 1 % of the range on special
+    ingest(prices, {"b": promoted, "c": promoted})
+    result = run_round(state, fast(prices, 2), {"b": "full", "c": "full"})
+    assert not kinds(result.decisions, Ejected)
+    assert {c.store for c in kinds(result.decisions, Confirmed)} == {"b", "c"}
+    assert result.state.partition() == state.partition()
+
+
+def test_majority_of_fresh_members_agreeing_against_the_anchor_makes_it_the_rogue() -> None:
+    prices, state = zones()
+    ingest(prices, {"a": THIRD_ZONE, "b": BASE, "c": BASE})
+    result = run_round(state, fast(prices, 2), {"a": "full", "b": "full", "c": "full"})
+    changed = kinds(result.decisions, AnchorChanged)
+    ejected = kinds(result.decisions, Ejected)
+    assert [(a.old_anchor, a.new_anchor) for a in changed] == [("a", "b")]
+    assert [(e.store, e.reason) for e in ejected] == [("a", "anchor_rogue")]
+    assert [c.store for c in kinds(result.decisions, Confirmed)] == ["c"]
+    assert result.state.group("b").anchor == "b"
+    assert result.state.partition() == [
+        frozenset("a"),
+        frozenset("bcd"),
+        frozenset({"y1", "y2"}),
+    ]
+
+
+def test_minority_against_the_anchor_is_ejected_not_the_anchor() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": THIRD_ZONE, "c": BASE, "d": BASE})
+    result = run_round(state, fast(prices, 2), {s: "full" for s in "bcd"})
+    assert [(e.store, e.reason) for e in kinds(result.decisions, Ejected)] == [("b", "mismatch")]
+    assert result.state.group("c").anchor in {"c", "d"}  # the fresher members took the title
+
+
+def test_lone_mismatch_requests_a_tie_breaker_before_deciding() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE})
+    result = run_round(state, fast(prices, 2), {"b": "full"})
+    assert result.decisions == [RescrapeRequested("c", "tie_break", state.group_of["a"])]
+    assert result.state.tie_breaks == {"b": "c"}
+    assert result.state.partition() == state.partition()
+
+
+def test_tie_breaker_agreeing_with_the_anchor_ejects_the_member() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE})
+    state = run_round(state, fast(prices, 2), {"b": "full"}).state
+    ingest(prices, {"c": BASE}, hours_after=3)
+    result = run_round(state, fast(prices, 4), {"c": "full"})
+    assert [(e.store, e.reason) for e in kinds(result.decisions, Ejected)] == [("b", "mismatch")]
+    assert [r.store for r in kinds(result.decisions, Rehomed)] == ["b"]
+    assert result.state.tie_breaks == {}
+
+
+def test_tie_breaker_agreeing_with_the_member_makes_the_anchor_the_rogue() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": THIRD_ZONE})
+    state = run_round(state, fast(prices, 2), {"b": "full"}).state
+    ingest(prices, {"c": THIRD_ZONE}, hours_after=3)
+    result = run_round(state, fast(prices, 4), {"c": "full"})
+    assert [(e.store, e.reason) for e in kinds(result.decisions, Ejected)] == [
+        ("a", "anchor_rogue")
+    ]
+    assert result.state.group("b").anchor == "c"  # the freshest of the majority
+
+
+def test_repeated_lone_mismatch_after_a_tie_break_request_is_ejected() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE})
+    state = run_round(state, fast(prices, 2), {"b": "full"}).state
+    ingest(prices, {"b": OTHER_ZONE}, hours_after=3)
+    result = run_round(state, fast(prices, 4), {"b": "full"})
+    assert [e.store for e in kinds(result.decisions, Ejected)] == ["b"]
+
+
+def test_member_of_a_group_of_two_is_ejected_without_a_tie_breaker() -> None:
+    prices, state = zones()
+    ingest(prices, {"y2": BASE})
+    result = run_round(state, fast(prices, 2), {"y2": "full"})
+    assert not kinds(result.decisions, RescrapeRequested)
+    assert [e.store for e in kinds(result.decisions, Ejected)] == ["y2"]
+    assert [(r.store, r.into_group) for r in kinds(result.decisions, Rehomed)] == [
+        ("y2", state.group_of["a"])
+    ]
+
+
+def test_stale_anchor_requests_a_rescrape_and_its_group_is_skipped() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE}, hours_after=74)
+    result = run_round(state, fast(prices, 75), {"b": "full"})
+    assert result.decisions == [RescrapeRequested("a", "stale_anchor", state.group_of["a"])]
+    assert result.state.partition() == state.partition()
+
+
+def test_ejected_spot_check_without_a_home_asks_for_a_full_rescrape() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": THIRD_ZONE, "c": BASE})
+    result = run_round(state, fast(prices, 2), {"b": "spot", "c": "full"})
+    assert RescrapeRequested("b", "rehoming", result.state.group_of["b"]) in result.decisions
+
+
+def test_chain_of_near_matches_does_not_drift_into_one_group() -> None:
+    near = variant(BASE, 6)  # 6 mismatches of 400 with BASE: a match
+    far = variant(near, 6, offset=6)  # 6 with `near`, 12 with BASE: not a match
+    prices = company({"a": BASE, "b": near, "c": far})
+    cmp = fast(prices)
+    assert cmp.compare("a", "b").matched and cmp.compare("b", "c").matched
+    assert not cmp.compare("a", "c").matched
+    state = full_regroup(list(prices), cmp).state
+    assert state.partition() == [frozenset("ab"), frozenset("c")]
+    # c matches member b, but joins only through anchor a, which it does not match.
+    ingest(prices, {"c": far})
+    result = run_round(state, fast(prices, 2), {"c": "full"})
+    assert result.state.partition() == state.partition()
+    assert not kinds(result.decisions, Merged)
+
+
+def test_chain_joins_only_by_an_explicit_anchor_to_anchor_merge() -> None:
+    near, far = variant(BASE, 6), variant(variant(BASE, 6), 6, offset=6)
+    prices = company({"a": BASE, "b": near, "c": far})
+    state = full_regroup(list(prices), fast(prices)).state
+    ingest(prices, {"b": near, "c": far})  # b is confirmed with fresher data: new anchor
+    result = run_round(state, fast(prices, 2), {"b": "full", "c": "full"})
+    merged = kinds(result.decisions, Merged)
+    assert [(m.anchor, m.moved, m.evidence.store_b) for m in merged] == [("b", ("c",), "c")]
+    assert merged[0].evidence.matched
+    assert_members_match_their_anchor(result.state, fast(prices, 2))
+
+
+def assert_members_match_their_anchor(state: GroupingState, cmp: Comparator) -> None:
+    for group in state.groups.values():
+        assert all(cmp.compare(group.anchor, m).matched for m in group.members)
+
+
+def test_stores_of_different_companies_are_never_compared() -> None:
+    coles, woolworths = company({"c1": BASE, "c2": BASE}), company({"w1": BASE})
+    result = run_round(GroupingState(), fast(coles), {"c1": "full", "c2": "full", "w1": "full"})
+    # The engine only sees one company's prices: a store it has no prices for stays alone.
+    assert result.state.partition() == [frozenset({"c1", "c2"}), frozenset({"w1"})]
+    assert "w1" not in coles and len(woolworths) == 1
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        {"b": OTHER_ZONE, "c": BASE},
+        {"a": THIRD_ZONE, "b": BASE, "c": BASE},
+        {"b": OTHER_ZONE},
+        {"new": OTHER_ZONE, "y2": BASE},
+    ],
+)
+def test_round_decides_the_same_with_the_reference_comparator(
+    scenario: dict[str, np.ndarray],
+) -> None:
+    prices, state = zones()
+    ingest(prices, scenario)
+    fresh = dict.fromkeys(scenario, "full")
+    later = NOW.replace(hour=14)
+    by_fast = run_round(state, fast(prices, 2), fresh)  # type: ignore[arg-type]
+    ref = ReferenceComparator.from_prices(prices, later, PARAMS)
+    by_ref = run_round(state, ref, fresh)  # type: ignore[arg-type]
+    assert by_ref.state.partition() == by_fast.state.partition()
+    assert [_shape(d) for d in by_ref.decisions] == [_shape(d) for d in by_fast.decisions]
+
+
+def _shape(decision: Decision) -> tuple[object, ...]:
+    """A decision without its evidence counts (the reference's may be lower bounds)."""
+    kept = (getattr(decision, f.name) for f in fields(decision) if f.name != "evidence")
+    return (type(decision).__name__, *kept)

@@ -1,0 +1,190 @@
+"""HTTP routes of the scheduler: leases for scrapers, and views of the queue.
+
+Stores are named in paths by ``{company}/{store_id}`` with the chain's own store id,
+URL-encoded (``/v1/stores/coles/COL%3A858``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_scheduler import metrics, service
+from splitcart_scheduler.schemas import (
+    FailRequest,
+    HeartbeatOut,
+    LeaseOut,
+    LeaseRequest,
+    LeaseView,
+    NextView,
+    QueueItem,
+    QueueOut,
+    ReleaseOut,
+    StatsOut,
+    StoreView,
+)
+from splitcart_scheduler.service import Policy
+from splitcart_shared.auth import require
+from splitcart_shared.clock import clock, utc
+from splitcart_shared.errors import NotFound
+from splitcart_shared.events import Company
+from splitcart_shared.runtime import Runtime, runtime_of
+
+router = APIRouter(prefix="/v1", tags=["scheduler"])
+Writer = Annotated[str, Depends(require("write"))]
+
+
+async def unit_of_work(runtime: Annotated[Runtime, Depends(runtime_of)]) -> AsyncIterator[AsyncSession]:
+    """One request, one transaction, committed when the endpoint returns."""
+    async with runtime.db.transaction() as session:
+        yield session
+
+
+async def reader(runtime: Annotated[Runtime, Depends(runtime_of)]) -> AsyncIterator[AsyncSession]:
+    async with runtime.db.read() as session:
+        yield session
+
+
+def policy_of(runtime: Annotated[Runtime, Depends(runtime_of)]) -> Policy:
+    policy: Policy = runtime.state["policy"]
+    return policy
+
+
+Tx = Annotated[AsyncSession, Depends(unit_of_work)]
+Read = Annotated[AsyncSession, Depends(reader)]
+Pol = Annotated[Policy, Depends(policy_of)]
+
+STALE = {409: {"description": "the token names no live lease (expired, released or unknown)"}}
+
+
+@router.post(
+    "/leases",
+    response_model=LeaseOut,
+    responses={204: {"description": "nothing is due"}},
+    summary="Lease the next store to scrape",
+)
+async def lease(_: Writer, request: LeaseRequest, session: Tx, policy: Pol) -> Any:
+    granted = await service.grant_lease(session, policy, request.worker_id, request.companies)
+    if granted is None and await service.reclaim_expired(session, policy):
+        granted = await service.grant_lease(session, policy, request.worker_id, request.companies)
+    if granted is None:
+        return Response(status_code=204)
+    return LeaseOut(
+        token=granted.token,
+        expires_at=granted.expires_at,
+        kind=granted.kind,  # type: ignore[arg-type]
+        reason=granted.reason,  # type: ignore[arg-type]
+        spot_rotation=granted.spot_rotation,
+        store={  # type: ignore[arg-type]
+            "company": granted.company,
+            "store_id": granted.store_id,
+            "retailer_store_id": granted.retailer_store_id,
+            "name": granted.name,
+            "state": granted.state,
+        },
+    )
+
+
+@router.post("/leases/{token}/heartbeat", response_model=HeartbeatOut, responses=STALE)
+async def heartbeat(_: Writer, token: str, session: Tx, policy: Pol) -> HeartbeatOut:
+    expires = await service.heartbeat(session, policy, token)
+    return HeartbeatOut(token=token, expires_at=expires)
+
+
+@router.post("/leases/{token}/complete", response_model=ReleaseOut, responses=STALE)
+async def complete(_: Writer, token: str, session: Tx, policy: Pol) -> ReleaseOut:
+    return _released(await service.complete(session, policy, token))
+
+
+@router.post("/leases/{token}/fail", response_model=ReleaseOut, responses=STALE)
+async def fail(
+    _: Writer, token: str, body: FailRequest, session: Tx, policy: Pol
+) -> ReleaseOut:
+    return _released(await service.fail(session, policy, token, body.error, body.retryable))
+
+
+def _released(released: service.Released) -> ReleaseOut:
+    return ReleaseOut.model_validate(released, from_attributes=True)
+
+
+@router.get("/queue", response_model=QueueOut, summary="What would be handed out next, and why")
+async def queue(
+    session: Read,
+    company: Company | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> QueueOut:
+    entries = await service.upcoming(session, company, limit)
+    items = [QueueItem.model_validate(e, from_attributes=True) for e in entries]
+    return QueueOut(generated_at=clock.now(), items=items)
+
+
+@router.get("/stores/{company}/{store_id:path}", response_model=StoreView)
+async def store(company: Company, store_id: str, session: Read, policy: Pol) -> StoreView:
+    row, planned = await service.store_detail(session, policy, company, store_id)
+    return _store_view(row, planned)
+
+
+@router.post("/stores/{company}/{store_id:path}/rescrape", response_model=StoreView)
+async def rescrape(
+    _: Writer,
+    company: Company,
+    store_id: str,
+    session: Tx,
+    policy: Pol,
+    reason: Annotated[str, Body(embed=True, min_length=1, max_length=32)] = "manual",
+) -> StoreView:
+    """Ask for a full scrape of the store ahead of everything else."""
+    if await service.request_rescrape(session, policy, company, store_id, reason, clock.now()) is None:
+        raise NotFound("unknown store", company=company, store_id=store_id)
+    row, planned = await service.store_detail(session, policy, company, store_id)
+    return _store_view(row, planned)
+
+
+@router.get("/stats", response_model=StatsOut, summary="Due work per company and reason; leases")
+async def stats(session: Read) -> StatsOut:
+    result = await service.stats(session)
+    metrics.publish(result)
+    return StatsOut(
+        generated_at=clock.now(),
+        due=[{"company": c, "reason": r, "stores": n} for c, r, n in result.due],  # type: ignore[misc]
+        leases=[{"company": c, "live": n, "cap": cap} for c, n, cap in result.leases],  # type: ignore[misc]
+    )
+
+
+def _at(value: Any) -> Any:
+    return utc(value) if value is not None else None
+
+
+def _store_view(row: Mapping[str, Any], planned: service.Plan | None) -> StoreView:
+    fields = {name: row[name] for name in StoreView.model_fields if name in row}
+    fields = {k: _at(v) if k.endswith("_at") or k == "retry_after" else v for k, v in fields.items()}
+    return StoreView(**fields, lease=_lease_view(row), next=_next_view(row, planned))
+
+
+def _lease_view(row: Mapping[str, Any]) -> LeaseView | None:
+    if row["lease_token"] is None:
+        return None
+    expires = _at(row["lease_expires_at"])
+    return LeaseView(
+        holder=row["lease_holder"],
+        kind=row["lease_kind"],
+        reason=row["lease_reason"],
+        granted_at=_at(row["lease_granted_at"]),
+        expires_at=expires,
+        heartbeat_at=_at(row["lease_heartbeat_at"]),
+        live=expires is not None and expires > clock.now(),
+    )
+
+
+def _next_view(row: Mapping[str, Any], planned: service.Plan | None) -> NextView | None:
+    if planned is None:
+        return None
+    return NextView(
+        kind=planned.kind,  # type: ignore[arg-type]
+        reason=planned.reason,  # type: ignore[arg-type]
+        due_at=planned.due_at,
+        ready_at=_at(row["ready_at"]),
+    )

@@ -1,0 +1,220 @@
+"""``splitcart bench scheduler``: lease throughput and latency against a real server.
+
+Creates its own Postgres database, seeds ``stores`` stores over the four companies, runs the
+scheduler under uvicorn in a child process on a free loopback port, and drives it with
+``clients`` concurrent HTTP clients that lease and complete as fast as they can for
+``seconds``. Every completed store is due again at once (``anchor_refresh`` 0), so clients
+compete for the same stores all the time. Each client records which store it holds; a store
+handed to a second client while the first still holds it counts as a double hand-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from splitcart_scheduler import service as scheduling
+from splitcart_scheduler.app import create_app, service
+from splitcart_scheduler.models import SCHEMA
+from splitcart_scheduler.settings import SchedulerSettings
+from splitcart_shared.clock import clock
+from splitcart_shared.db import Database
+from splitcart_shared.events import COMPANIES, StoreRecord, StoresDiscovered
+from splitcart_shared.migrations import upgrade
+from splitcart_shared.testing import create_pg_database, drop_pg_database, unique_name
+
+BENCH_TOKEN = "bench-token-0123456789abcdef"
+
+
+def bench(stores: int = 4000, clients: int = 64, seconds: float = 10.0) -> None:
+    """Lease throughput: prints JSON with leases_per_second, p50_ms, p99_ms, double_handouts."""
+    print(json.dumps(asyncio.run(run(stores, clients, seconds))))
+
+
+async def run(stores: int, clients: int, seconds: float) -> dict[str, Any]:
+    name = unique_name("splitcart_bench_scheduler_")
+    url = await create_pg_database(name)
+    try:
+        await _prepare(url, stores, cap=clients)
+        with _server(url, cap=clients) as base_url:
+            await _wait_ready(base_url)
+            result = await _drive(base_url, clients, seconds)
+    finally:
+        await drop_pg_database(name)
+    return {"stores": stores, "clients": clients, **result}
+
+
+async def _prepare(url: str, stores: int, cap: int) -> None:
+    db = Database(url)
+    try:
+        assert service.migrations is not None
+        await upgrade(db, service.migrations, SCHEMA)
+        settings = _settings(url, cap)
+        policy = scheduling.Policy.from_settings(settings)
+        async with db.transaction() as session:
+            await scheduling.sync_slots(session, settings)
+            for company, records in _stores(stores).items():
+                event = StoresDiscovered(company=company, swept_at=clock.now(), stores=records)
+                await scheduling.apply_discovery(session, policy, event)
+    finally:
+        await db.dispose()
+
+
+def _stores(count: int) -> dict[Any, list[StoreRecord]]:
+    per_company: dict[Any, list[StoreRecord]] = {c: [] for c in COMPANIES}
+    for i in range(count):
+        company = COMPANIES[i % len(COMPANIES)]
+        record = StoreRecord(store_id=f"{company}-{i}", name=f"Bench {i}", division="Bench")
+        per_company[company].append(record)
+    return per_company
+
+
+def _settings(url: str, cap: int) -> SchedulerSettings:
+    return SchedulerSettings(
+        database_url=url,
+        anchor_refresh_hours=0.0,
+        company_lease_cap={c: cap for c in COMPANIES},
+        api_tokens={"bench": {"token": BENCH_TOKEN, "scopes": ["read", "write"]}},  # type: ignore[dict-item]
+        log_level="WARNING",
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _server:
+    """uvicorn in a child process, so the server and the clients each have their own core."""
+
+    def __init__(self, url: str, cap: int) -> None:
+        self.port = _free_port()
+        settings = _settings(url, cap)
+        self.env = {
+            **os.environ,
+            "SPLITCART_DATABASE_URL": url,
+            "SPLITCART_ANCHOR_REFRESH_HOURS": "0",
+            "SPLITCART_COMPANY_LEASE_CAP": orjson.dumps(settings.company_lease_cap).decode(),
+            "SPLITCART_API_TOKENS": orjson.dumps(
+                {k: v.model_dump() for k, v in settings.api_tokens.items()}
+            ).decode(),
+            "SPLITCART_LOG_LEVEL": "WARNING",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", "splitcart_scheduler.bench:server_app",
+            "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
+            "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, env=self.env)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def server_app() -> Any:
+    """The app uvicorn runs in the child process (settings come from its environment)."""
+    return create_app()
+
+
+async def _wait_ready(base_url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        while True:
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the scheduler did not become ready")
+            await asyncio.sleep(0.1)
+
+
+@dataclass
+class _Tally:
+    held: dict[str, int] = field(default_factory=dict)
+    lease_ms: list[float] = field(default_factory=list)
+    complete_ms: list[float] = field(default_factory=list)
+    doubles: int = 0
+    empty: int = 0
+    errors: int = 0
+
+
+async def _drive(base_url: str, clients: int, seconds: float) -> dict[str, Any]:
+    tally = _Tally()
+    stop_at = time.perf_counter() + seconds
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(base_url, n, tally, stop_at) for n in range(clients)))
+    elapsed = time.perf_counter() - started
+    lease_ms = sorted(tally.lease_ms)
+    return {
+        "seconds": round(elapsed, 2),
+        "leases": len(lease_ms),
+        "leases_per_second": round(len(lease_ms) / elapsed, 1),
+        "p50_ms": _percentile(lease_ms, 0.50),
+        "p99_ms": _percentile(lease_ms, 0.99),
+        "complete_p99_ms": _percentile(sorted(tally.complete_ms), 0.99),
+        "double_handouts": tally.doubles,
+        "empty_responses": tally.empty,
+        "errors": tally.errors,
+    }
+
+
+async def _client(base_url: str, n: int, tally: _Tally, stop_at: float) -> None:
+    headers = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+    limits = httpx.Limits(max_connections=1)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as client:
+        while time.perf_counter() < stop_at:
+            await _round(client, n, tally)
+
+
+async def _round(client: httpx.AsyncClient, n: int, tally: _Tally) -> None:
+    began = time.perf_counter()
+    response = await client.post("/v1/leases", json={"worker_id": f"bench-{n}"})
+    tally.lease_ms.append((time.perf_counter() - began) * 1000)
+    if response.status_code == 204:
+        tally.empty += 1
+        return
+    if response.status_code != 200:
+        tally.errors += 1
+        return
+    lease = response.json()
+    store = f"{lease['store']['company']}/{lease['store']['store_id']}"
+    if store in tally.held:
+        tally.doubles += 1
+    tally.held[store] = n
+    await asyncio.sleep(0)  # hold the store while the other clients run
+    # Let go before telling the scheduler, so a legitimate re-lease is never miscounted.
+    del tally.held[store]
+    began = time.perf_counter()
+    done = await client.post(f"/v1/leases/{lease['token']}/complete")
+    tally.complete_ms.append((time.perf_counter() - began) * 1000)
+    if done.status_code != 200:
+        tally.errors += 1
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)

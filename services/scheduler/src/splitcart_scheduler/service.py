@@ -1,0 +1,592 @@
+"""Scheduling policy and the operations on it: what is due, leases, and learning from events.
+
+Every store has a place in the hand-out order, ``(priority, ready_at)``, computed here by
+:func:`placement` from what the scheduler knows about it and rewritten whenever that
+changes. Hand-out order (SPEC 5, "Scheduling"): a requested rescrape, then stores never
+scraped, then anchors (and stores alone in their group) whose last full scrape is older than
+``anchor_refresh``, then members due a spot check (``member_check``, doubling per consecutive
+confirmation up to ``member_check_max``); within each tier, the longest-waiting first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import case, null
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_scheduler import repository as repo
+from splitcart_scheduler.settings import SchedulerSettings
+from splitcart_shared.clock import clock, utc
+from splitcart_shared.errors import Conflict, NotFound
+from splitcart_shared.events import (
+    COMPANIES,
+    GroupAnchorChanged,
+    GroupMemberConfirmed,
+    GroupMerged,
+    ScrapeRejected,
+    StoreEjected,
+    StoreIngested,
+    StoresDiscovered,
+)
+from splitcart_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Tier(IntEnum):
+    RESCRAPE = 1
+    NEVER_SCRAPED = 2
+    ANCHOR_REFRESH = 3
+    MEMBER_CHECK = 4
+
+
+REASONS: dict[int, str] = {
+    Tier.RESCRAPE: "rescrape_requested",
+    Tier.NEVER_SCRAPED: "never_scraped",
+    Tier.ANCHOR_REFRESH: "anchor_refresh",
+    Tier.MEMBER_CHECK: "member_check",
+}
+
+
+class StaleLease(Conflict):
+    code = "stale_lease"
+
+
+@dataclass(frozen=True)
+class Policy:
+    anchor_refresh: timedelta
+    member_check: timedelta
+    member_check_max: timedelta
+    lease_ttl: timedelta
+    lease_max: timedelta
+    backoff_base: timedelta
+    backoff_cap: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: SchedulerSettings) -> Policy:
+        return cls(
+            anchor_refresh=timedelta(hours=settings.anchor_refresh_hours),
+            member_check=timedelta(days=settings.member_check_days),
+            member_check_max=timedelta(days=settings.member_check_max_days),
+            lease_ttl=timedelta(seconds=settings.lease_ttl_seconds),
+            lease_max=timedelta(hours=settings.lease_max_hours),
+            backoff_base=timedelta(seconds=settings.failure_backoff_base_seconds),
+            backoff_cap=timedelta(seconds=settings.failure_backoff_cap_seconds),
+        )
+
+    def member_interval(self, confirmations: int) -> timedelta:
+        # The exponent is bounded so a long-healthy member cannot overflow the timedelta.
+        doubled = self.member_check * (2 ** min(max(confirmations, 0), 16))
+        return max(self.member_check, min(doubled, self.member_check_max))
+
+    def backoff(self, attempts: int, retryable: bool = True) -> timedelta:
+        if not retryable:
+            return self.backoff_cap
+        return min(self.backoff_cap, self.backoff_base * (2 ** min(max(attempts - 1, 0), 32)))
+
+    def lease_expiry(self, granted_at: datetime, now: datetime) -> datetime:
+        return min(now + self.lease_ttl, granted_at + self.lease_max)
+
+
+# --- placement ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the hand-out order of one store depends on."""
+
+    id: int
+    scrapable: bool
+    closed_at: datetime | None
+    role: str
+    role_changed_at: datetime | None
+    discovered_at: datetime
+    last_scraped_at: datetime | None
+    last_spot_at: datetime | None
+    last_completed_at: datetime | None
+    last_completed_kind: str | None
+    last_confirmed_at: datetime | None
+    consecutive_confirmations: int
+    rescrape_requested_at: datetime | None
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    retry_after: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoreFacts:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        for name, value in values.items():
+            if isinstance(value, datetime):
+                values[name] = utc(value)
+        return cls(**values)
+
+    @property
+    def last_full_at(self) -> datetime | None:
+        completed = self.last_completed_at if self.last_completed_kind == "full" else None
+        return _latest(self.last_scraped_at, completed)
+
+
+@dataclass(frozen=True)
+class Plan:
+    tier: Tier
+    due_at: datetime
+
+    @property
+    def reason(self) -> str:
+        return REASONS[self.tier]
+
+    @property
+    def kind(self) -> str:
+        return "spot" if self.tier is Tier.MEMBER_CHECK else "full"
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return max(present) if present else None
+
+
+def plan(facts: StoreFacts, policy: Policy) -> Plan | None:
+    """Which tier the store is in and since when it is due; None: never hand it out."""
+    if not facts.scrapable or facts.closed_at is not None:
+        return None
+    requested = facts.rescrape_requested_at
+    if requested is not None and not _satisfied(facts, requested):
+        return Plan(Tier.RESCRAPE, requested)
+    touched = _latest(facts.last_scraped_at, facts.last_spot_at, facts.last_completed_at)
+    if touched is None:
+        return Plan(Tier.NEVER_SCRAPED, facts.discovered_at)
+    if facts.role == "member":
+        basis = _latest(touched, facts.last_confirmed_at, facts.role_changed_at) or touched
+        interval = policy.member_interval(facts.consecutive_confirmations)
+        return Plan(Tier.MEMBER_CHECK, basis + interval)
+    full = facts.last_full_at
+    # An anchor holding only spot-check data needs a full scrape straight away.
+    return Plan(Tier.ANCHOR_REFRESH, full + policy.anchor_refresh if full else touched)
+
+
+def _satisfied(facts: StoreFacts, requested: datetime) -> bool:
+    """A full scrape started after the request (ingest will confirm and clear it)."""
+    full = facts.last_full_at
+    return full is not None and full > requested
+
+
+def placement(facts: StoreFacts, policy: Policy) -> tuple[int | None, datetime | None]:
+    """``(priority, ready_at)``: backoff delays a store; a lease holds it until it expires."""
+    planned = plan(facts, policy)
+    if planned is None:
+        return None, None
+    ready = _latest(planned.due_at, facts.retry_after) or planned.due_at
+    if facts.lease_token is not None and facts.lease_expires_at is not None:
+        ready = facts.lease_expires_at
+    return int(planned.tier), ready
+
+
+async def replan(session: AsyncSession, policy: Policy, ids: Sequence[int]) -> None:
+    rows = await repo.facts(session, ids)
+    placements = []
+    for row in rows:
+        priority, ready = placement(StoreFacts.from_row(row), policy)
+        placements.append((int(row["id"]), priority, ready))
+    await repo.set_placements(session, placements)
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    token: str
+    expires_at: datetime
+    kind: str
+    reason: str
+    spot_rotation: int
+    company: str
+    store_id: str
+    retailer_store_id: str | None
+    name: str
+    state: str | None
+
+
+_CLAIM_ATTEMPTS = 4
+
+
+async def grant_lease(
+    session: AsyncSession, policy: Policy, worker_id: str, companies: Sequence[str] | None
+) -> Lease | None:
+    """Lease the most deserving store to ``worker_id``; None when nothing is due."""
+    now = clock.now()
+    for _ in range(_CLAIM_ATTEMPTS):
+        claim = await repo.claim(
+            session,
+            token=str(uuid.uuid4()),
+            holder=worker_id,
+            now=now,
+            expires=policy.lease_expiry(now, now),
+            companies=companies,
+            spot_tier=int(Tier.MEMBER_CHECK),
+            reasons=REASONS,
+        )
+        if claim.lease is not None:
+            lease = _lease_of(claim.lease)
+            log.info("lease.granted", store_id=lease.store_id, company=lease.company,
+                     kind=lease.kind, reason=lease.reason, worker_id=worker_id)
+            return lease
+        if not claim.picked:
+            return None
+        # A concurrent claim took the company's last free slot; the next attempt sees that.
+    return None
+
+
+def _lease_of(row: Mapping[str, Any]) -> Lease:
+    kind = str(row["lease_kind"])
+    # The counter was bumped by this claim; the scraper wants this check's ordinal from 0.
+    rotation = int(row["spot_rotation"]) - (1 if kind == "spot" else 0)
+    return Lease(
+        token=str(row["lease_token"]),
+        expires_at=utc(row["lease_expires_at"]),
+        kind=kind,
+        reason=str(row["lease_reason"]),
+        spot_rotation=rotation,
+        company=str(row["company"]),
+        store_id=str(row["store_id"]),
+        retailer_store_id=row["retailer_store_id"],
+        name=str(row["name"]),
+        state=row["state"],
+    )
+
+
+async def _stale(session: AsyncSession, token: str) -> StaleLease:
+    if await repo.lease_exists(session, token):
+        return StaleLease("the lease has expired", token=token)
+    return StaleLease("no live lease has this token", token=token)
+
+
+async def heartbeat(session: AsyncSession, policy: Policy, token: str) -> datetime:
+    """Extend a live lease by the TTL, never past its maximum lifetime."""
+    now = clock.now()
+    lease = await repo.live_lease(session, token, now)
+    if lease is None:
+        raise await _stale(session, token)
+    expires = policy.lease_expiry(utc(lease["lease_granted_at"]), now)
+    if not await repo.extend_lease(session, token, now, expires):
+        raise await _stale(session, token)
+    return expires
+
+
+@dataclass(frozen=True)
+class Released:
+    token: str
+    company: str
+    store_id: str
+    outcome: str
+    retry_after: datetime | None
+
+
+async def complete(session: AsyncSession, policy: Policy, token: str) -> Released:
+    now = clock.now()
+    row = await repo.release(session, token, now, repo.completion_values())
+    if row is None:
+        raise await _stale(session, token)
+    await _after_release(session, policy, row)
+    log.info("lease.completed", store_id=row["store_id"], company=row["company"])
+    return Released(token, row["company"], row["store_id"], "completed", None)
+
+
+async def fail(
+    session: AsyncSession, policy: Policy, token: str, error: str, retryable: bool
+) -> Released:
+    now = clock.now()
+    row = await repo.release(session, token, now, repo.failure_values(error))
+    if row is None:
+        raise await _stale(session, token)
+    retry_after = now + policy.backoff(int(row["attempts"]), retryable)
+    await _after_release(session, policy, row, retry_after=retry_after)
+    log.warning("lease.failed", store_id=row["store_id"], company=row["company"],
+                error=error, retryable=retryable, attempts=row["attempts"])
+    return Released(token, row["company"], row["store_id"], "failed", retry_after)
+
+
+async def _after_release(
+    session: AsyncSession, policy: Policy, row: Mapping[str, Any], **extra: Any
+) -> None:
+    facts = StoreFacts.from_row({**row, **extra})
+    priority, ready = placement(facts, policy)
+    await repo.set_placement(session, facts.id, priority, ready, **extra)
+    await repo.free_slots(session, [facts.id])
+
+
+async def reclaim_expired(session: AsyncSession, policy: Policy) -> int:
+    """End every expired lease and give its slot back to the company."""
+    rows = await repo.release_expired(session, clock.now())
+    if not rows:
+        return 0
+    ids = [int(r["id"]) for r in rows]
+    await repo.free_slots(session, ids)
+    await replan(session, policy, ids)
+    for r in rows:
+        log.info("lease.reclaimed", store_id=r["store_id"], company=r["company"])
+    return len(rows)
+
+
+async def sync_slots(session: AsyncSession, settings: SchedulerSettings) -> None:
+    companies = sorted(set(COMPANIES) | set(settings.company_lease_cap))
+    await repo.sync_slots(session, {c: settings.cap_for(c) for c in companies})
+
+
+async def replan_everything(session: AsyncSession, policy: Policy) -> None:
+    """Re-place every store (intervals may have changed since the last start)."""
+    await replan(session, policy, await repo.all_ids(session))
+
+
+# --- manual rescrape and reads --------------------------------------------------------------
+
+
+async def request_rescrape(
+    session: AsyncSession,
+    policy: Policy,
+    company: str,
+    store_id: str,
+    reason: str,
+    at: datetime,
+) -> int | None:
+    """Ask for a full scrape; an earlier request still pending keeps its place."""
+    S = repo.S
+    pending_done = (S.last_completed_kind == "full") & (S.last_completed_at > S.rescrape_requested_at)
+    store_pk = await repo.update_store(
+        session, company, store_id,
+        {"rescrape_requested_at": at, "rescrape_reason": reason},
+        S.rescrape_requested_at.is_(None) | pending_done,
+    )
+    if store_pk is None:
+        known = await repo.ids_of(session, company, [store_id])
+        return known[0] if known else None
+    await replan(session, policy, [store_pk])
+    log.info("store.rescrape_requested", store_id=store_id, company=company, reason=reason)
+    return store_pk
+
+
+async def store_detail(session: AsyncSession, policy: Policy, company: str, store_id: str) -> tuple[Mapping[str, Any], Plan | None]:
+    row = await repo.store(session, company, store_id)
+    if row is None:
+        raise NotFound("unknown store", company=company, store_id=store_id)
+    return row, plan(StoreFacts.from_row(row), policy)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    company: str
+    store_id: str
+    name: str
+    kind: str
+    reason: str
+    ready_since: datetime
+    attempts: int
+    reclaim: bool
+
+
+async def upcoming(session: AsyncSession, company: str | None, limit: int) -> list[QueueEntry]:
+    rows = await repo.queue(session, clock.now(), company, limit)
+    return [
+        QueueEntry(
+            company=r["company"],
+            store_id=r["store_id"],
+            name=r["name"],
+            kind="spot" if r["priority"] == Tier.MEMBER_CHECK else "full",
+            reason=REASONS[int(r["priority"])],
+            ready_since=utc(r["ready_at"]),
+            attempts=int(r["attempts"]),
+            reclaim=r["lease_token"] is not None,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Stats:
+    due: list[tuple[str, str, int]]
+    leases: list[tuple[str, int, int]]
+
+
+async def stats(session: AsyncSession) -> Stats:
+    now = clock.now()
+    due = [(c, REASONS[int(p)], int(n)) for c, p, n in await repo.due_counts(session, now)]
+    leases = [(c, int(live), int(cap)) for c, cap, live in await repo.lease_counts(session, now)]
+    return Stats(sorted(due), leases)
+
+
+# --- learning from events -------------------------------------------------------------------
+
+
+def _role_guard(at: datetime) -> Any:
+    """Group facts apply only if no newer group event was applied already."""
+    S = repo.S
+    return S.role_changed_at.is_(None) | (S.role_changed_at <= at)
+
+
+async def apply_discovery(session: AsyncSession, policy: Policy, event: StoresDiscovered) -> None:
+    swept_at = utc(event.swept_at)
+    by_id = {record.store_id: record for record in event.stores}
+    rows = [
+        {
+            "company": event.company,
+            "store_id": r.store_id,
+            "retailer_store_id": r.retailer_store_id,
+            "name": r.name[:200],
+            "state": r.state,
+            "scrapable": r.scrapable,
+            "discovered_at": swept_at,
+            "last_seen_at": swept_at,
+        }
+        for r in by_id.values()
+    ]
+    await repo.upsert_discovered(session, rows)
+    if event.complete:
+        await repo.close_unlisted(session, event.company, swept_at)
+    await replan(session, policy, await repo.company_ids(session, event.company))
+    log.info("stores.learned", company=event.company, stores=len(rows), complete=event.complete)
+
+
+async def apply_ingested(session: AsyncSession, policy: Policy, event: StoreIngested) -> None:
+    S = repo.S
+    at = utc(event.scraped_at)
+    values: dict[str, Any]
+    if event.kind == "full":
+        done = S.rescrape_requested_at < at
+        values = {
+            "last_scraped_at": repo.latest(S.last_scraped_at, at),
+            "rescrape_requested_at": case((done, null()), else_=S.rescrape_requested_at),
+            "rescrape_reason": case((done, null()), else_=S.rescrape_reason),
+        }
+    else:
+        values = {"last_spot_at": repo.latest(S.last_spot_at, at)}
+    store_pk = await repo.update_store(session, event.company, event.store_id, values)
+    await _replan_known(session, policy, event.company, event.store_id, store_pk)
+
+
+async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRejected) -> None:
+    """A refused scrape is a failed attempt: back off, and the completion no longer counts."""
+    S = repo.S
+    ref = str(event.source_event_id)
+    values = {
+        "attempts": S.attempts + 1,
+        "last_error": f"{event.reason}: {event.detail}"[:2000],
+        "last_failure_ref": ref,
+        "last_completed_at": None,
+        "last_completed_kind": None,
+    }
+    not_seen = S.last_failure_ref.is_(None) | (S.last_failure_ref != ref)
+    store_pk = await repo.update_store(session, event.company, event.store_id, values, not_seen)
+    if store_pk is None:
+        return
+    (row,) = await repo.facts(session, [store_pk])
+    retry_after = clock.now() + policy.backoff(int(row["attempts"]))
+    facts = StoreFacts.from_row({**row, "retry_after": retry_after})
+    priority, ready = placement(facts, policy)
+    await repo.set_placement(session, store_pk, priority, ready, retry_after=retry_after)
+    log.warning("scrape.rejected", store_id=event.store_id, company=event.company,
+                reason=event.reason, attempts=row["attempts"])
+
+
+async def apply_merged(
+    session: AsyncSession, policy: Policy, event: GroupMerged, at: datetime
+) -> None:
+    guard = _role_guard(at)
+    moved = [s for s in event.moved_store_ids if s != event.anchor_store_id]
+    ids = await repo.update_stores(
+        session,
+        event.company,
+        moved,
+        {
+            "group_id": event.into_group_id,
+            "role": "member",
+            "role_changed_at": at,
+            "consecutive_confirmations": _kept_if_same_group(event.into_group_id),
+        },
+        guard,
+    )
+    anchor = await repo.update_store(
+        session,
+        event.company,
+        event.anchor_store_id,
+        {"group_id": event.into_group_id, "role": "anchor", "role_changed_at": at},
+        guard,
+    )
+    await replan(session, policy, ids + ([anchor] if anchor is not None else []))
+
+
+def _kept_if_same_group(group_id: str) -> Any:
+    """A member moving to another group starts its confirmation streak again."""
+    S = repo.S
+    return case((S.group_id == group_id, S.consecutive_confirmations), else_=0)
+
+
+async def apply_ejected(
+    session: AsyncSession, policy: Policy, event: StoreEjected, at: datetime
+) -> None:
+    values = {
+        "group_id": event.new_group_id,
+        "role": "alone",
+        "role_changed_at": at,
+        "consecutive_confirmations": 0,
+        "last_confirmed_at": None,
+    }
+    store_pk = await repo.update_store(
+        session, event.company, event.store_id, values, _role_guard(at)
+    )
+    await repo.demote_lonely_anchors(session, event.company, event.old_group_id)
+    await _replan_known(session, policy, event.company, event.store_id, store_pk)
+
+
+async def apply_anchor_changed(
+    session: AsyncSession, policy: Policy, event: GroupAnchorChanged, at: datetime
+) -> None:
+    guard = _role_guard(at)
+    members = [s for s in event.member_store_ids if s != event.new_anchor_store_id]
+    if event.old_anchor_store_id and event.old_anchor_store_id != event.new_anchor_store_id:
+        # The old anchor stays in the group as a member unless it was ejected (a newer fact).
+        members.append(event.old_anchor_store_id)
+    ids = await repo.update_stores(
+        session,
+        event.company,
+        sorted(set(members)),
+        {
+            "group_id": event.group_id,
+            "role": "member",
+            "role_changed_at": at,
+            "consecutive_confirmations": _kept_if_same_group(event.group_id),
+        },
+        guard,
+    )
+    anchor = await repo.update_store(
+        session,
+        event.company,
+        event.new_anchor_store_id,
+        {"group_id": event.group_id, "role": "anchor", "role_changed_at": at},
+        guard,
+    )
+    await replan(session, policy, ids + ([anchor] if anchor is not None else []))
+
+
+async def apply_member_confirmed(
+    session: AsyncSession, policy: Policy, event: GroupMemberConfirmed, at: datetime
+) -> None:
+    S = repo.S
+    values = {"last_confirmed_at": at, "consecutive_confirmations": event.consecutive_confirmations}
+    newer = S.last_confirmed_at.is_(None) | (S.last_confirmed_at <= at)
+    store_pk = await repo.update_store(session, event.company, event.store_id, values, newer)
+    await _replan_known(session, policy, event.company, event.store_id, store_pk)
+
+
+async def _replan_known(
+    session: AsyncSession, policy: Policy, company: str, store_id: str, store_pk: int | None
+) -> None:
+    if store_pk is None:
+        log.info("store.event_skipped", store_id=store_id, company=company)
+        return
+    await replan(session, policy, [store_pk])
