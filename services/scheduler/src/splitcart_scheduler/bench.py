@@ -29,6 +29,7 @@ from splitcart_scheduler.models import SCHEMA
 from splitcart_scheduler.settings import SchedulerSettings
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
+from splitcart_shared.logging import configure_logging
 from splitcart_shared.events import COMPANIES, StoreRecord, StoresDiscovered
 from splitcart_shared.migrations import upgrade
 from splitcart_shared.testing import create_pg_database, drop_pg_database, unique_name
@@ -134,7 +135,9 @@ class _server:
 
 def server_app() -> Any:
     """The app uvicorn runs in the child process (settings come from its environment)."""
-    return create_app()
+    settings = SchedulerSettings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
 
 
 async def _wait_ready(base_url: str, timeout: float = 30.0) -> None:

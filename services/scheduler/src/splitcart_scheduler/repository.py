@@ -318,7 +318,7 @@ async def _claim_postgres(
     )
     take = (
         update(lease_slots)
-        .where(L.company == slot.c.company, L.slot == slot.c.slot, pick.c.id.is_not(None))
+        .where(L.company == slot.c.company, L.slot == slot.c.slot, slot.c.company == pick.c.company)
         .values(store_pk=pick.c.id)
         .returning(L.slot)
         .cte("take")

@@ -58,7 +58,9 @@ class Shopper:
         self.client.cookies.clear()
         return response.cookies["wow-session"]
 
-    async def wow(self, method: str, path: str, cookies: dict[str, str], **kw: Any) -> httpx.Response:
+    async def wow(
+        self, method: str, path: str, cookies: dict[str, str], **kw: Any
+    ) -> httpx.Response:
         return await self.client.request(
             method, f"/woolworths{path}", headers=self.cookie_header(cookies), **kw
         )
@@ -66,19 +68,30 @@ class Shopper:
     async def wow_browse(
         self, cookies: dict[str, str], node: str, page: int, size: int = 36
     ) -> httpx.Response:
-        body = {"categoryId": node, "pageNumber": page, "pageSize": size, "sortType":
-                "TraderRelevance", "isSpecial": False, "isBundle": False, "isMobile": False,
-                "isHideEverydayMarketProducts": True, "filters": [], "categoryVersion": "v2"}
+        body = {
+            "categoryId": node,
+            "pageNumber": page,
+            "pageSize": size,
+            "sortType": "TraderRelevance",
+            "isSpecial": False,
+            "isBundle": False,
+            "isMobile": False,
+            "isHideEverydayMarketProducts": True,
+            "filters": [],
+            "categoryVersion": "v2",
+        }
         return await self.wow("POST", "/apis/ui/browse/category", cookies, json=body)
 
     # --- Coles ---
-    async def coles(self, method: str, path: str, store: int | None = None,
-                    blocked: bool = False, **kw: Any) -> httpx.Response:
+    async def coles(
+        self, method: str, path: str, store: int | None = None, blocked: bool = False, **kw: Any
+    ) -> httpx.Response:
         cookies = {} if blocked else dict(INCAP)
         if store is not None:
             cookies["fulfillmentStoreId"] = str(store)
-        return await self.client.request(method, f"/coles{path}",
-                                         headers=self.cookie_header(cookies), **kw)
+        return await self.client.request(
+            method, f"/coles{path}", headers=self.cookie_header(cookies), **kw
+        )
 
     async def coles_gql(self, operation: str, variables: dict[str, Any]) -> httpx.Response:
         return await self.client.post(
@@ -88,20 +101,40 @@ class Shopper:
         )
 
     async def coles_browse(self, slug: str, page: int, store: int | None) -> httpx.Response:
-        return await self.coles("GET", f"/_next/data/{self.build}/en/browse/{slug}.json",
-                                store=store, params={"slug": slug, "page": page})
+        return await self.coles(
+            "GET",
+            f"/_next/data/{self.build}/en/browse/{slug}.json",
+            store=store,
+            params={"slug": slug, "page": page},
+        )
 
     # --- Aldi ---
-    async def aldi_search(self, store: str, key: str, offset: int, limit: int = 30) -> httpx.Response:
-        return await self.client.get("/aldi/v3/product-search", params={
-            "currency": "AUD", "serviceType": "walk-in", "categoryKey": key, "limit": limit,
-            "offset": offset, "sort": "relevance", "servicePoint": store})
+    async def aldi_search(
+        self, store: str, key: str, offset: int, limit: int = 30
+    ) -> httpx.Response:
+        return await self.client.get(
+            "/aldi/v3/product-search",
+            params={
+                "currency": "AUD",
+                "serviceType": "walk-in",
+                "categoryKey": key,
+                "limit": limit,
+                "offset": offset,
+                "sort": "relevance",
+                "servicePoint": store,
+            },
+        )
 
     # --- IGA ---
     def iga_headers(self, rid: str) -> dict[str, str]:
-        return {"x-shopping-mode": IGA_MODE, **self.cookie_header({"iga-shop.retailerStoreId": rid})}
+        return {
+            "x-shopping-mode": IGA_MODE,
+            **self.cookie_header({"iga-shop.retailerStoreId": rid}),
+        }
 
-    async def iga_search(self, rid: str, identifier: str, skip: int, take: int = 36) -> httpx.Response:
+    async def iga_search(
+        self, rid: str, identifier: str, skip: int, take: int = 36
+    ) -> httpx.Response:
         return await self.client.get(
             f"/iga/api/storefront/stores/{rid}/categories/{identifier}/search",
             params={"take": take, "skip": skip, "sessionId": str(uuid.uuid4())},
@@ -109,13 +142,22 @@ class Shopper:
         )
 
     async def iga_locator(self, location: int) -> list[dict[str, Any]]:
-        response = await self.client.get("/iga-locator/location/storelocator/183/", params={
-            "format": "json", "saleGroup": 0, "limit": 1500, "locationId": location,
-            "callback": "jQuery123"})
+        response = await self.client.get(
+            "/iga-locator/location/storelocator/183/",
+            params={
+                "format": "json",
+                "saleGroup": 0,
+                "limit": 1500,
+                "locationId": location,
+                "callback": "jQuery123",
+            },
+        )
         text = response.text
         assert text.startswith("jQuery123(") and text.endswith(")")
-        content = json.loads(text[len("jQuery123("):-1])["content"]
-        return [json.loads(html.unescape(m)) for m in re.findall(r'data-storedata="([^"]*)"', content)]
+        content = json.loads(text[len("jQuery123(") : -1])["content"]
+        return [
+            json.loads(html.unescape(m)) for m in re.findall(r'data-storedata="([^"]*)"', content)
+        ]
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from splitcart_scraper.sandbox import World, create_app
 async def own_client() -> AsyncIterator[httpx.AsyncClient]:
     """A world of its own: these tests move the clock."""
     app = create_app(3, store_scale=0.03, product_scale=0.03)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://sandbox") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sandbox"
+    ) as client:
         yield client
 
 
@@ -41,20 +42,30 @@ async def test_served_prices_follow_the_clock_and_match_the_truth(
     store = next(s for s in stores if s["open"] and s["close_day"] is None)["store_id"]
     tree = (await own_client.get("/aldi/v2/product-category-tree")).json()["data"]
     for _ in range(3):
-        truth = (await own_client.get(f"/admin/truth/aldi/{store}",
-                                      params={"format": "columns"})).json()
+        truth = (
+            await own_client.get(f"/admin/truth/aldi/{store}", params={"format": "columns"})
+        ).json()
         price = dict(zip(truth["sku"], truth["price_cents"], strict=True))
         for node in tree:
-            body = (await own_client.get("/aldi/v3/product-search", params={
-                "categoryKey": node["key"], "limit": 30, "offset": 0,
-                "servicePoint": store})).json()
+            body = (
+                await own_client.get(
+                    "/aldi/v3/product-search",
+                    params={
+                        "categoryKey": node["key"],
+                        "limit": 30,
+                        "offset": 0,
+                        "servicePoint": store,
+                    },
+                )
+            ).json()
             for product in body["data"]:
                 assert product["price"]["amount"] == price[product["sku"]]
         await own_client.post("/admin/clock", json={"advance_days": 4})
 
 
-async def test_truth_formats_agree_and_single_lookups_match(client: httpx.AsyncClient,
-                                                            world: World) -> None:
+async def test_truth_formats_agree_and_single_lookups_match(
+    client: httpx.AsyncClient, world: World
+) -> None:
     store = world.chains["woolworths"].stores[2].store_id
     path = f"/admin/truth/woolworths/{store}"
     rows = (await client.get(path, params={"day": 5})).json()["rows"]
@@ -62,17 +73,28 @@ async def test_truth_formats_agree_and_single_lookups_match(client: httpx.AsyncC
     columns = (await client.get(path, params={"day": 5, "format": "columns"})).json()
     assert [orjson.loads(line) for line in lines] == rows
     assert [r["sku"] for r in rows] == columns["sku"]
-    assert set(rows[0]) == {"sku", "price_cents", "was_price_cents", "on_special",
-                            "available", "listed"}
+    assert set(rows[0]) == {
+        "sku",
+        "price_cents",
+        "was_price_cents",
+        "on_special",
+        "available",
+        "listed",
+    }
     special = next(r for r in rows if r["on_special"])
     assert special["was_price_cents"] > special["price_cents"]
-    single = (await client.get("/admin/price", params={
-        "chain": "woolworths", "store": store, "sku": special["sku"], "day": 5})).json()
+    single = (
+        await client.get(
+            "/admin/price",
+            params={"chain": "woolworths", "store": store, "sku": special["sku"], "day": 5},
+        )
+    ).json()
     assert {k: single[k] for k in special} == special
 
 
-async def test_stores_endpoint_reports_each_stores_true_zone(client: httpx.AsyncClient,
-                                                             world: World) -> None:
+async def test_stores_endpoint_reports_each_stores_true_zone(
+    client: httpx.AsyncClient, world: World
+) -> None:
     body = (await client.get("/admin/stores", params={"chain": "coles", "day": 60})).json()
     rogue = next(s for s in body["stores"] if s["rogue_day"] is not None)
     assert rogue["zone"] == rogue["zone_after"] != rogue["zone_before"]

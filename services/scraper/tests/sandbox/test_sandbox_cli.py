@@ -12,8 +12,15 @@ from splitcart_scraper.sandbox.cli import app
 def test_serve_offers_seed_scales_and_fault_options() -> None:
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in ("--seed", "--scale", "--store-scale", "--product-scale", "--port",
-                   "--fault-rate-limit", "--fault-store-mismatch"):
+    for option in (
+        "--seed",
+        "--scale",
+        "--store-scale",
+        "--product-scale",
+        "--port",
+        "--fault-rate-limit",
+        "--fault-store-mismatch",
+    ):
         assert option in result.output
 
 

@@ -14,8 +14,11 @@ from splitcart_scraper.sandbox.faults import ConnectionDropped
 
 
 def _app(world: World, **knobs: Knob) -> Any:
-    return create_app(world.seed, world=world, faults=FaultConfig(
-        knobs=dict(knobs), retry_after_seconds=7, slow_seconds=0.0))
+    return create_app(
+        world.seed,
+        world=world,
+        faults=FaultConfig(knobs=dict(knobs), retry_after_seconds=7, slow_seconds=0.0),
+    )
 
 
 @pytest.fixture
@@ -24,8 +27,9 @@ async def faulty(world: World) -> AsyncIterator[Any]:
     clients: list[httpx.AsyncClient] = []
 
     def make(**knobs: Knob) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(world, **knobs)),
-                                   base_url="http://sandbox")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=_app(world, **knobs)), base_url="http://sandbox"
+        )
         clients.append(client)
         return client
 
@@ -41,8 +45,10 @@ def _aldi(world: World) -> tuple[str, str]:
 
 async def _search(client: httpx.AsyncClient, world: World) -> httpx.Response:
     store, key = _aldi(world)
-    return await client.get("/aldi/v3/product-search", params={
-        "categoryKey": key, "limit": 30, "offset": 0, "servicePoint": store})
+    return await client.get(
+        "/aldi/v3/product-search",
+        params={"categoryKey": key, "limit": 30, "offset": 0, "servicePoint": store},
+    )
 
 
 async def test_no_faults_by_default(client: httpx.AsyncClient, world: World) -> None:
@@ -97,9 +103,13 @@ async def test_store_mismatch_is_visible_in_each_chains_served_store_field(
     wool = faulty(store_mismatch=Knob(1.0, 1))
     session = (await wool.get("/woolworths/")).cookies["wow-session"]
     node = world.chains["woolworths"].catalogue.top_nodes()[0].ext_id
-    page = (await wool.post("/woolworths/apis/ui/browse/category",
-                            headers={"cookie": f"wow-session={session}"},
-                            json={"categoryId": node, "pageNumber": 1, "pageSize": 36})).json()
+    page = (
+        await wool.post(
+            "/woolworths/apis/ui/browse/category",
+            headers={"cookie": f"wow-session={session}"},
+            json={"categoryId": node, "pageNumber": 1, "pageSize": 36},
+        )
+    ).json()
     assert {b["Products"][0]["FulfilmentStoreId"] for b in page["Bundles"]} != {1101}
     coles = faulty(store_mismatch=Knob(1.0, 1))
     coles_shopper = type(shopper)(coles)

@@ -10,9 +10,14 @@ from splitcart_scraper.sandbox import World
 def _open_store(world: World, chain: str, division: str | None = None) -> Any:
     day = world.today()
     default = world.chains[chain].default_store
-    return next(s for s in world.chains[chain].stores if s.is_open(day) and s is not default
-                and (division is None or s.division == division)
-                and (chain != "iga" or s.retailer_store_id))
+    return next(
+        s
+        for s in world.chains[chain].stores
+        if s.is_open(day)
+        and s is not default
+        and (division is None or s.division == division)
+        and (chain != "iga" or s.retailer_store_id)
+    )
 
 
 # --- Woolworths -------------------------------------------------------------------------
@@ -21,12 +26,17 @@ async def test_woolworths_apis_refuse_requests_without_the_warm_up_cookie(shoppe
     assert response.status_code == 403 and "text/html" in response.headers["content-type"]
 
 
-async def test_woolworths_anonymous_sessions_are_served_store_1101(shopper: Any, world: World) -> None:
+async def test_woolworths_anonymous_sessions_are_served_store_1101(
+    shopper: Any, world: World
+) -> None:
     cookies = {"wow-session": await shopper.wow_session()}
     wanted = _open_store(world, "woolworths")
-    refused = await shopper.wow("POST", "/apis/ui/Fulfilment", cookies,
-                                json={"fulfilmentMethod": "Pickup",
-                                      "fulfilmentStoreId": wanted.number})
+    refused = await shopper.wow(
+        "POST",
+        "/apis/ui/Fulfilment",
+        cookies,
+        json={"fulfilmentMethod": "Pickup", "fulfilmentStoreId": wanted.number},
+    )
     assert refused.status_code == 401
     node = world.chains["woolworths"].catalogue.top_nodes()[0].ext_id
     page = (await shopper.wow_browse(cookies, node, 1)).json()
@@ -38,9 +48,12 @@ async def test_woolworths_logged_in_session_chooses_and_keeps_its_store(
 ) -> None:
     cookies = {"wow-session": await shopper.wow_session(), "w-auth": "imported"}
     wanted = _open_store(world, "woolworths")
-    chosen = await shopper.wow("POST", "/apis/ui/Fulfilment", cookies,
-                               json={"fulfilmentMethod": "Pickup",
-                                     "fulfilmentStoreId": wanted.number})
+    chosen = await shopper.wow(
+        "POST",
+        "/apis/ui/Fulfilment",
+        cookies,
+        json={"fulfilmentMethod": "Pickup", "fulfilmentStoreId": wanted.number},
+    )
     assert chosen.json()["IsSuccessful"] is True
     node = world.chains["woolworths"].catalogue.top_nodes()[1].ext_id
     page = (await shopper.wow_browse(cookies, node, 1)).json()
@@ -66,8 +79,11 @@ async def test_woolworths_paging_by_total_yields_every_listed_product_once(
     codes = [r["Stockcode"] for r in rows]
     assert len(codes) == len(set(codes)) == total
     store = world.chains["woolworths"].default_store
-    assert set(codes) == set(world.chains["woolworths"].catalogue.sku[
-        world.listed(store, node.index, world.today())].tolist())
+    assert set(codes) == set(
+        world.chains["woolworths"]
+        .catalogue.sku[world.listed(store, node.index, world.today())]
+        .tolist()
+    )
 
 
 async def test_woolworths_serves_only_sponsored_rows_past_the_last_page(
@@ -87,8 +103,14 @@ async def test_woolworths_lists_marketplace_items_and_metro_stores(
     cat = world.chains["woolworths"].catalogue
     assert cat.is_market.any()
     cookies = {"wow-session": await shopper.wow_session()}
-    metro = (await shopper.wow("GET", "/apis/ui/StoreLocator/Stores", cookies, params={
-        "Max": 10000, "Division": "METRO", "Facility": "", "postcode": "*"})).json()["Stores"]
+    metro = (
+        await shopper.wow(
+            "GET",
+            "/apis/ui/StoreLocator/Stores",
+            cookies,
+            params={"Max": 10000, "Division": "METRO", "Facility": "", "postcode": "*"},
+        )
+    ).json()["Stores"]
     assert metro and all(s["Division"] == "METRO" and s["Name"].endswith("(Metro)") for s in metro)
 
 
@@ -111,9 +133,10 @@ async def test_coles_wrong_build_id_is_404_and_graphql_needs_the_key(shopper: An
     response = await shopper.coles("GET", "/_next/data/old-build/en/browse/bakery.json")
     assert response.status_code == 404
     keyless = await shopper.client.post(
-        "/coles/api/graphql", headers=shopper.cookie_header(
-            {"visid_incap_1": "a", "incap_ses_1_1": "b"}),
-        json={"operationName": "GetShopProductsMenu", "variables": {}})
+        "/coles/api/graphql",
+        headers=shopper.cookie_header({"visid_incap_1": "a", "incap_ses_1_1": "b"}),
+        json={"operationName": "GetShopProductsMenu", "variables": {}},
+    )
     assert keyless.status_code == 401
 
 
@@ -130,7 +153,9 @@ async def test_coles_store_cookie_is_confirmed_in_init_store_id(shopper: Any, wo
         assert (pricing["was"] == 0) == (pricing.get("promotionType") is None)
 
 
-async def test_coles_pages_mix_in_ad_tiles_not_counted_in_results(shopper: Any, world: World) -> None:
+async def test_coles_pages_mix_in_ad_tiles_not_counted_in_results(
+    shopper: Any, world: World
+) -> None:
     node = world.chains["coles"].catalogue.top_nodes()[3]
     results = (await shopper.coles_browse(node.slug, 1, None)).json()["pageProps"]["searchResults"]
     kinds = [r["_type"] for r in results["results"]]
@@ -139,9 +164,17 @@ async def test_coles_pages_mix_in_ad_tiles_not_counted_in_results(shopper: Any, 
 
 
 async def test_coles_locator_lists_liquorland_as_a_second_division(shopper: Any) -> None:
-    body = (await shopper.coles_gql("GetStores", {
-        "latitude": -33.87, "longitude": 151.2, "brandIds": ["COL", "LQR"],
-        "numberOfStores": 500})).json()
+    body = (
+        await shopper.coles_gql(
+            "GetStores",
+            {
+                "latitude": -33.87,
+                "longitude": 151.2,
+                "brandIds": ["COL", "LQR"],
+                "numberOfStores": 500,
+            },
+        )
+    ).json()
     brands = {r["store"]["brand"]["id"] for r in body["data"]["stores"]["results"]}
     ids = [r["store"]["id"] for r in body["data"]["stores"]["results"]]
     assert brands == {"COL", "LQR"} and all(i.split(":")[1].isdigit() for i in ids)
@@ -166,16 +199,24 @@ async def test_aldi_answers_400_past_the_last_page_and_shows_the_served_store(
 
 
 async def test_aldi_service_points_return_only_stores_within_the_radius(shopper: Any) -> None:
-    near = (await shopper.client.get("/aldi/v2/service-points", params={
-        "latitude": -33.87, "longitude": 151.2})).json()["data"]
+    near = (
+        await shopper.client.get(
+            "/aldi/v2/service-points", params={"latitude": -33.87, "longitude": 151.2}
+        )
+    ).json()["data"]
     assert near and all(float(s["distance"].split()[0]) <= 100 for s in near)
-    ocean = (await shopper.client.get("/aldi/v2/service-points", params={
-        "latitude": -40.0, "longitude": 160.0})).json()["data"]
+    ocean = (
+        await shopper.client.get(
+            "/aldi/v2/service-points", params={"latitude": -40.0, "longitude": 160.0}
+        )
+    ).json()["data"]
     assert ocean == []
 
 
 # --- IGA --------------------------------------------------------------------------------
-async def test_iga_repeats_its_last_page_instead_of_an_empty_one(shopper: Any, world: World) -> None:
+async def test_iga_repeats_its_last_page_instead_of_an_empty_one(
+    shopper: Any, world: World
+) -> None:
     store = _open_store(world, "iga")
     node = world.chains["iga"].catalogue.top_nodes()[0].ext_id
     first = (await shopper.iga_search(store.retailer_store_id, node, 0)).json()
@@ -186,7 +227,9 @@ async def test_iga_repeats_its_last_page_instead_of_an_empty_one(shopper: Any, w
     assert beyond["items"] == last["items"] and beyond["total"] == total
 
 
-async def test_iga_needs_the_shopping_mode_header_and_store_cookie(shopper: Any, world: World) -> None:
+async def test_iga_needs_the_shopping_mode_header_and_store_cookie(
+    shopper: Any, world: World
+) -> None:
     store = _open_store(world, "iga")
     rid = store.retailer_store_id
     path = f"/iga/api/storefront/stores/{rid}/categoryHierarchy"
@@ -208,5 +251,6 @@ async def test_iga_locator_lists_stores_without_a_shop_and_unknown_coordinates(
     offline = next(r for r in records.values() if r["retailerStoreId"] == "")
     response = await shopper.client.get(
         f"/iga/api/storefront/stores/{offline['storeId']}/categoryHierarchy",
-        headers=shopper.iga_headers(offline["storeId"]))
+        headers=shopper.iga_headers(offline["storeId"]),
+    )
     assert response.status_code == 404

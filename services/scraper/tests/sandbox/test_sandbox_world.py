@@ -14,23 +14,28 @@ from splitcart_scraper.sandbox.pricing import FIRST_WEDNESDAY
 def _shared_equal(world: World, a: Any, b: Any, day: int) -> tuple[float, int]:
     """Share of common listed products priced exactly equal (the grouper's overlap)."""
     ta, tb = world.truth(a, day), world.truth(b, day)
-    common, ia, ib = np.intersect1d(ta["sku"][ta["listed"]], tb["sku"][tb["listed"]],
-                                    return_indices=True)
+    common, ia, ib = np.intersect1d(
+        ta["sku"][ta["listed"]], tb["sku"][tb["listed"]], return_indices=True
+    )
     pa = ta["price_cents"][ta["listed"]][ia]
     pb = tb["price_cents"][tb["listed"]][ib]
     return float((pa == pb).mean()), len(common)
 
 
 def _members(world: World, chain: str, zone_id: str, day: int = 0) -> list[Any]:
-    return [s for s in world.chains[chain].stores
-            if world.zone_id(s, day) == zone_id and s.rogue_day is None and s.is_open(day)]
+    return [
+        s
+        for s in world.chains[chain].stores
+        if world.zone_id(s, day) == zone_id and s.rogue_day is None and s.is_open(day)
+    ]
 
 
 def test_the_same_seed_builds_the_same_world() -> None:
     one, two = World(11, 0.03, 0.03), World(11, 0.03, 0.03)
     for chain in ("woolworths", "coles", "aldi", "iga"):
-        assert [s.store_id for s in one.chains[chain].stores] == \
-            [s.store_id for s in two.chains[chain].stores]
+        assert [s.store_id for s in one.chains[chain].stores] == [
+            s.store_id for s in two.chains[chain].stores
+        ]
         assert one.chains[chain].catalogue.name == two.chains[chain].catalogue.name
         store_one, store_two = one.chains[chain].stores[1], two.chains[chain].stores[1]
         for day in (0, 9, 40):
@@ -40,18 +45,22 @@ def test_the_same_seed_builds_the_same_world() -> None:
 
 def test_a_different_seed_builds_a_different_world() -> None:
     one, two = World(11, 0.03, 0.03), World(12, 0.03, 0.03)
-    assert [s.store_id for s in one.chains["coles"].stores] != \
-        [s.store_id for s in two.chains["coles"].stores]
+    assert [s.store_id for s in one.chains["coles"].stores] != [
+        s.store_id for s in two.chains["coles"].stores
+    ]
 
 
 def test_store_ids_follow_the_chains_formats(world: World) -> None:
     assert all(s.store_id.startswith(("COL:", "LQR:")) for s in world.chains["coles"].stores)
     assert all(s.store_id.isdigit() for s in world.chains["woolworths"].stores)
-    assert all(s.store_id[0] == "G" and s.store_id[1:].isdigit()
-               for s in world.chains["aldi"].stores)
+    assert all(
+        s.store_id[0] == "G" and s.store_id[1:].isdigit() for s in world.chains["aldi"].stores
+    )
     iga = world.chains["iga"].stores
-    assert all(s.store_id.isdigit() and (s.retailer_store_id == "" or
-                                         s.retailer_store_id.isdigit()) for s in iga)
+    assert all(
+        s.store_id.isdigit() and (s.retailer_store_id == "" or s.retailer_store_id.isdigit())
+        for s in iga
+    )
     assert world.chains["woolworths"].default_store.store_id == "1101"
 
 
@@ -70,13 +79,17 @@ def test_stores_of_one_zone_match_and_stores_of_different_zones_do_not(
 
 def test_metro_and_remote_stores_price_in_their_own_zones(world: World) -> None:
     chain = world.chains["woolworths"]
-    metro = [s for s in chain.stores
-             if s.division == "METRO" and s.rogue_day is None and s.is_open(0)]
+    metro = [
+        s for s in chain.stores if s.division == "METRO" and s.rogue_day is None and s.is_open(0)
+    ]
     nsw = _members(world, "woolworths", "woolworths:NSW")[0]
     assert _shared_equal(world, metro[0], metro[1], 0)[0] >= 0.98
     assert _shared_equal(world, metro[0], nsw, 0)[0] < 0.9
-    remote = [s for s in chain.stores
-              if chain.zones[s.zone].zone_id.startswith("woolworths:remote") and s.is_open(0)]
+    remote = [
+        s
+        for s in chain.stores
+        if chain.zones[s.zone].zone_id.startswith("woolworths:remote") and s.is_open(0)
+    ]
     assert remote and _shared_equal(world, remote[0], nsw, 0)[0] < 0.9
 
 
@@ -96,8 +109,11 @@ def test_weekly_specials_are_per_zone_and_roll_over_on_wednesday(world: World) -
     a, b = _members(world, "coles", "coles:NSW")[:2]
     wednesday = FIRST_WEDNESDAY + 7
     specials = {d: world.truth(a, d)["on_special"] for d in range(wednesday - 1, wednesday + 7)}
-    assert np.array_equal(world.truth(b, wednesday)["on_special"][:500],
-                          specials[wednesday][:500]) or b.fresh_local or a.fresh_local
+    assert (
+        np.array_equal(world.truth(b, wednesday)["on_special"][:500], specials[wednesday][:500])
+        or b.fresh_local
+        or a.fresh_local
+    )
     for day in range(wednesday + 1, wednesday + 7):
         assert np.array_equal(specials[day], specials[wednesday])
     assert not np.array_equal(specials[wednesday - 1], specials[wednesday])
@@ -114,8 +130,11 @@ def test_prices_change_daily_in_a_zone(world: World) -> None:
 
 def test_a_rogue_prices_like_its_old_zone_then_like_its_new_one(world: World) -> None:
     chain = world.chains["coles"]
-    rogue = next(s for s in chain.stores if s.rogue_day is not None and s.is_open(0)
-                 and s.close_day > 90 and not s.fresh_local)
+    rogue = next(
+        s
+        for s in chain.stores
+        if s.rogue_day is not None and s.is_open(0) and s.close_day > 90 and not s.fresh_local
+    )
     old_zone, new_zone = chain.zones[rogue.zone].zone_id, chain.zones[rogue.rogue_zone].zone_id
     before, after = rogue.rogue_day - 1, rogue.rogue_day
     old_mate = next(s for s in _members(world, "coles", old_zone, before) if s.range_frac == 1)

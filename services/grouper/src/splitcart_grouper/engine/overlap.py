@@ -162,7 +162,7 @@ class ReferenceComparator:
 I64 = npt.NDArray[np.int64]
 _NEVER = np.iinfo(np.int32).max
 _IMPOSSIBLE = NO_PRICE - 1  # never equal to a stored cell
-_FIRST_SLICE_CELLS = 1 << 18
+_FIRST_SLICE_CELLS = 1 << 8
 
 
 class FastComparator:

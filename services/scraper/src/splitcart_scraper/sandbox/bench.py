@@ -170,8 +170,11 @@ def _plan(base: str, seed: int, count: int) -> list[_Page]:
 
 def _woolworths(client: httpx.Client) -> list[_Page]:
     session = client.get("/woolworths/").cookies["wow-session"]
+    client.cookies.clear()
     cookies = {"wow-session": session}
-    cats = client.get("/woolworths/apis/ui/PiesCategoriesWithSpecials", cookies=cookies).json()
+    cats = client.get(
+        "/woolworths/apis/ui/PiesCategoriesWithSpecials", headers=_cookie_header(cookies)
+    ).json()
     nodes = [n for n in cats["Categories"] if n["ProductCount"] > 0]
     return [
         _Page(
@@ -189,8 +192,7 @@ def _coles(client: httpx.Client, seed: int) -> list[_Page]:
     build, key = build_id(seed), subscription_key(seed)
     stores = client.post(
         "/coles/api/graphql",
-        cookies=_INCAP,
-        headers={"ocp-apim-subscription-key": key},
+        headers={"ocp-apim-subscription-key": key, **_cookie_header(_INCAP)},
         json={
             "operationName": "GetStores",
             "variables": {"latitude": -33.87, "longitude": 151.0, "numberOfStores": 20},
@@ -199,8 +201,7 @@ def _coles(client: httpx.Client, seed: int) -> list[_Page]:
     numbers = [r["store"]["id"].split(":")[1] for r in stores["data"]["stores"]["results"]]
     menu = client.post(
         "/coles/api/graphql",
-        cookies=_INCAP,
-        headers={"ocp-apim-subscription-key": key},
+        headers={"ocp-apim-subscription-key": key, **_cookie_header(_INCAP)},
         json={"operationName": "GetShopProductsMenu", "variables": {}},
     ).json()
     items = menu["data"]["menuItems"]["items"]
@@ -253,7 +254,8 @@ def _iga(client: httpx.Client) -> list[_Page]:
 def _iga_store(client: httpx.Client, rid: str) -> list[_Page]:
     cookies = {"iga-shop.retailerStoreId": rid}
     tree = client.get(
-        f"/iga/api/storefront/stores/{rid}/categoryHierarchy", headers=_IGA_MODE, cookies=cookies
+        f"/iga/api/storefront/stores/{rid}/categoryHierarchy",
+        headers={**_IGA_MODE, **_cookie_header(cookies)},
     ).json()
     departments = [d["identifier"] for d in tree["children"][0]["children"]]
     session = str(uuid.uuid4())
@@ -274,9 +276,13 @@ def _pages(count: int, size: int) -> Iterator[int]:
     return iter(range(1, max(1, -(-count // size)) + 1))
 
 
+def _cookie_header(cookies: dict[str, str]) -> dict[str, str]:
+    # Cookies travel as a header: each page names its own session, the client keeps none.
+    return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+
+
 def _headers(page: _Page) -> dict[str, str]:
-    cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
-    return {**page.headers, "cookie": cookie} if cookie else page.headers
+    return {**page.headers, **_cookie_header(page.cookies)}
 
 
 def _drive(
