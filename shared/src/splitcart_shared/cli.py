@@ -107,9 +107,11 @@ def build_up_app(settings: CommonSettings) -> Any:
 
     db = Database(settings.database_url)
     bus = build_bus(settings)
+    # The scraper starts last: its first store-locator sweep needs the consumers bound.
+    ordered = sorted(discover_services().items(), key=lambda item: item[0] == "scraper")
     children = {
         name: create_service_app(definition, definition.settings_factory(), db=db, bus=bus)
-        for name, definition in discover_services().items()
+        for name, definition in ordered
     }
 
     @asynccontextmanager
@@ -159,6 +161,11 @@ def _plug_in() -> None:
     for ep in entry_points(group="splitcart.cli"):
         try:
             app.add_typer(ep.load(), name=ep.name)
+        except Exception as exc:
+            app.command(name=ep.name)(_broken(ep.name, exc))
+    for ep in entry_points(group="splitcart.commands"):
+        try:
+            app.command(name=ep.name)(ep.load())
         except Exception as exc:
             app.command(name=ep.name)(_broken(ep.name, exc))
     for ep in entry_points(group="splitcart.bench"):

@@ -82,3 +82,52 @@ def utc(moment: datetime) -> datetime:
 async def sleep_real(seconds: float) -> None:
     """Wall-clock sleep for pacing I/O (never used to wait on simulated time)."""
     await asyncio.sleep(seconds)
+
+
+class FollowingClock:
+    """Follows another process's simulated clock over HTTP (``GET url`` → ``{"now": iso}``).
+
+    A background thread refreshes the cached time every ``interval`` seconds, so ``now()`` is
+    a cheap read; every process of a distributed simulation follows the sandbox's clock.
+    """
+
+    def __init__(self, url: str, interval: float = 0.1) -> None:
+        import httpx
+
+        self.url = url
+        self.interval = interval
+        self._client = httpx.Client(timeout=5.0)
+        self._now = self._fetch()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="following-clock", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> datetime:
+        response = self._client.get(self.url)
+        response.raise_for_status()
+        return utc(datetime.fromisoformat(response.json()["now"]))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                moment = self._fetch()
+            except Exception:  # keep the last known time; the next refresh may succeed
+                continue
+            with self._lock:
+                self._now = max(self._now, moment)
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def refresh(self) -> datetime:
+        """Fetch now (a driver that just moved the clock calls this before going on)."""
+        moment = self._fetch()
+        with self._lock:
+            self._now = max(self._now, moment)
+            return self._now
+
+    def close(self) -> None:
+        self._stop.set()
+        self._client.close()

@@ -24,6 +24,7 @@ from sqlalchemy import MetaData
 
 from splitcart_shared.auth import bearer_headers
 from splitcart_shared.bus import Bus, Handler, RetryPolicy, Subscription, make_bus
+from splitcart_shared.clock import FollowingClock, clock, use_clock
 from splitcart_shared.db import Database
 from splitcart_shared.errors import Unavailable, install_error_handlers
 from splitcart_shared.events import Payload
@@ -147,6 +148,7 @@ async def run_service(
 ) -> AsyncIterator[Runtime]:
     """Start a service's resources (sharing ``db``/``bus`` when given) and stop them after."""
     settings.require_tokens()
+    follow_clock(settings)
     own_db, own_bus = db is None, bus is None
     runtime = Runtime(
         name=definition.name,
@@ -196,6 +198,12 @@ async def _shutdown(runtime: Runtime, *, own_db: bool, own_bus: bool) -> None:
     if own_db:
         await runtime.db.dispose()
     log.info("service.stopped", service=runtime.name)
+
+
+def follow_clock(settings: CommonSettings) -> None:
+    """Switch this process to the clock at ``settings.clock_url`` (once)."""
+    if settings.clock_url and not isinstance(clock.target, FollowingClock):
+        use_clock(FollowingClock(settings.clock_url))
 
 
 def health_router() -> APIRouter:

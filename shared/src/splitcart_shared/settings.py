@@ -47,6 +47,10 @@ class CommonSettings(BaseSettings):
     grouper_url: str = "http://127.0.0.1:8000/grouper"
     archiver_url: str = "http://127.0.0.1:8000/archiver"
 
+    # Follow a simulated clock served over HTTP (the sandbox's /admin/clock) instead of
+    # the system clock: how a multi-process simulation shares one notion of time.
+    clock_url: str | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -403,6 +403,7 @@ class Repository:
             FROM ingest_stage AS s LEFT JOIN ingest_links AS l ON l.sku = s.sku
             WHERE NOT EXISTS (
                 SELECT 1 FROM catalog.products AS p WHERE p.company = :company AND p.sku = s.sku)
+            ORDER BY s.sku
         """
         params = {"company": company, "now": now}
         inserted = _rowcount(await self._run(_sql(sql), params))

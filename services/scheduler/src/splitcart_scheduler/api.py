@@ -38,7 +38,8 @@ Writer = Annotated[str, Depends(require("write"))]
 
 
 async def unit_of_work(runtime: Annotated[Runtime, Depends(runtime_of)]) -> AsyncIterator[AsyncSession]:
-    """One request, one transaction, committed when the endpoint returns."""
+    """One request, one transaction, committed when the endpoint returns (before the response
+    is sent: a scraper that gets a lease must find it committed when it calls back)."""
     async with runtime.db.transaction() as session:
         yield session
 
@@ -53,8 +54,8 @@ def policy_of(runtime: Annotated[Runtime, Depends(runtime_of)]) -> Policy:
     return policy
 
 
-Tx = Annotated[AsyncSession, Depends(unit_of_work)]
-Read = Annotated[AsyncSession, Depends(reader)]
+Tx = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+Read = Annotated[AsyncSession, Depends(reader, scope="function")]
 Pol = Annotated[Policy, Depends(policy_of)]
 
 STALE = {409: {"description": "the token names no live lease (expired, released or unknown)"}}

@@ -214,6 +214,7 @@ async def _round(client: httpx.AsyncClient, n: int, tally: _Tally) -> None:
     done = await client.post(f"/v1/leases/{lease['token']}/complete")
     tally.complete_ms.append((time.perf_counter() - began) * 1000)
     if done.status_code != 200:
+        print("DEBUG", done.status_code, done.text[:300])
         tally.errors += 1
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-
 from splitcart_scraper.sandbox import World, create_app
 from splitcart_scraper.sandbox.coles import build_id, subscription_key
 

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
 from splitcart_scraper.sandbox import World, create_app
 
 

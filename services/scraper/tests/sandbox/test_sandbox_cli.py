@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
-
 from splitcart_scraper.sandbox.bench import run_bench
 from splitcart_scraper.sandbox.cli import app
+from typer.testing import CliRunner
 
 
 def test_serve_offers_seed_scales_and_fault_options() -> None:

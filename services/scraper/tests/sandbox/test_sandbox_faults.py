@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
 from splitcart_scraper.sandbox import FaultConfig, Knob, World, create_app
 from splitcart_scraper.sandbox.faults import ConnectionDropped
 

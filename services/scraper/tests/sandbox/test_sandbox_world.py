@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 import pytest
-
 from splitcart_scraper.sandbox import World
 from splitcart_scraper.sandbox.pricing import FIRST_WEDNESDAY
 
@@ -156,7 +156,7 @@ def test_aldi_is_national_with_a_small_separable_regional_zone(world: World) -> 
 
 def test_iga_stores_are_independent_but_share_recommended_prices(world: World) -> None:
     stores = [s for s in world.chains["iga"].stores if s.retailer_store_id][:6]
-    for a, b in zip(stores, stores[1:], strict=False):
+    for a, b in itertools.pairwise(stores):
         same, _ = _shared_equal(world, a, b, 0)
         assert 0.05 < same < 0.5
     ranges = [len(world.range_of(s)) for s in world.chains["iga"].stores]

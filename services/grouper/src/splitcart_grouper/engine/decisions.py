@@ -295,11 +295,9 @@ class _Round:
         for a in sorted(alive, key=self.merge_order):
             if a not in alive:
                 continue
-            rivals = [
-                b
-                for b in sorted(alive - done - {a}, key=self.merge_order)
-                if focus is None or a in focus or b in focus
-            ]
+            # With a focus, only pairs involving a focused anchor are compared.
+            pool = alive if focus is None or a in focus else alive & focus
+            rivals = sorted(pool - done - {a}, key=self.merge_order)
             done.add(a)
             for b, ok in zip(rivals, self.cmp.matches(a, rivals), strict=True):
                 if ok and a in alive:

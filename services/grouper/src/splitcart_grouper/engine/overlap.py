@@ -162,7 +162,6 @@ class ReferenceComparator:
 I64 = npt.NDArray[np.int64]
 _NEVER = np.iinfo(np.int32).max
 _IMPOSSIBLE = NO_PRICE - 1  # never equal to a stored cell
-_FIRST_SLICE_CELLS = 1 << 8
 
 
 class FastComparator:
@@ -253,9 +252,7 @@ class FastComparator:
         budget = self.params.allowed_mismatches_many(smaller)
         shared = np.zeros(len(rows), np.int64)
         mism = np.zeros(len(rows), np.int64)
-        # Few candidates: wider first slices, as per-slice overhead outweighs the work saved.
-        first = max(self._block, _FIRST_SLICE_CELLS // max(len(rows), 1))
-        for cols in _blocks(price.shape[1], first):
+        for cols in _blocks(price.shape[1], self._block):
             live = np.flatnonzero(alive)
             if live.size == 0:
                 break

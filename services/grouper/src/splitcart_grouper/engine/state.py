@@ -9,7 +9,6 @@ The service either persists ``serial`` with the groups, or passes its own ``id_f
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -50,7 +49,8 @@ class GroupingState:
         return state
 
     def copy(self) -> GroupingState:
-        return copy.deepcopy(self)
+        groups = {gid: Group(g.id, g.anchor, set(g.stores)) for gid, g in self.groups.items()}
+        return GroupingState(groups, dict(self.group_of), dict(self.tie_breaks), self.serial)
 
     def group(self, store: str) -> Group:
         return self.groups[self.group_of[store]]

@@ -12,6 +12,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from splitcart_scraper.sandbox.catalogue import (
+    KIND_EA,
+    KIND_KG,
     Catalogue,
     Node,
     size_label,
@@ -356,12 +358,12 @@ def _pricing(kind: int, qty: int, price: int, regular: int, special: bool) -> di
         "now": dollars(price),
         "was": dollars(regular) if special else 0,
         "unit": {
-            "quantity": qty if kind != 2 else 1,
+            "quantity": qty if kind != KIND_EA else 1,
             "ofMeasureQuantity": 1,
             "ofMeasureUnits": measure,
             "price": unit,
             "ofMeasureType": measure,
-            "isWeighted": kind == 4,
+            "isWeighted": kind == KIND_KG,
             "isIncremental": False,
         },
         "comparable": f"${unit:.2f} per {shown}",

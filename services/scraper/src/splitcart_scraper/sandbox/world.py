@@ -588,5 +588,6 @@ class _StoreBuilder:
 
     def _pick(self, pool: list[Store], share: float, minimum: int) -> list[Store]:
         count = min(len(pool), max(minimum, round(share * len(pool))))
-        chosen = self.rng.choice(len(pool), count, replace=False) if count else []
-        return [pool[int(i)] for i in chosen]
+        if count == 0:
+            return []
+        return [pool[int(i)] for i in self.rng.choice(len(pool), count, replace=False)]

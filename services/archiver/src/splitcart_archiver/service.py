@@ -1,0 +1,258 @@
+"""The archiver's logic: which archives an event makes stale, and building them.
+
+Consumers only mark archives dirty (``mark_for_event``, inside the delivery's transaction).
+:class:`Archiver` builds them: ``build_pending`` takes the debounced dirty list in batches,
+``build`` builds on demand. Each file is written from one read session, then its manifest
+row, the clearing of its dirty mark and its ``archive.built`` event commit together in one
+short write transaction (never nested in the read: SQLite transactions are BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_archiver import repository
+from splitcart_archiver.builder import BuiltArchive, ProductCache, build_company, build_store
+from splitcart_archiver.models import COMPANY_ARCHIVE
+from splitcart_archiver.settings import ArchiverSettings
+from splitcart_shared.clock import clock
+from splitcart_shared.db import Database
+from splitcart_shared.errors import DomainError, NotFound
+from splitcart_shared.events import (
+    ArchiveBuilt,
+    GroupAnchorChanged,
+    GroupMerged,
+    Payload,
+    StoreEjected,
+    StoreIngested,
+    StoresDiscovered,
+)
+from splitcart_shared.logging import get_logger
+from splitcart_shared.outbox import Outbox
+
+log = get_logger(__name__)
+
+TOPICS = [
+    "store.ingested",
+    "group.merged",
+    "store.ejected",
+    "group.anchor_changed",
+    "stores.discovered",
+]
+
+# --- which archives an event makes stale ---------------------------------------------------
+
+
+async def stale_archives(session: AsyncSession, payload: Payload) -> list[str]:
+    """Store ids (COMPANY_ARCHIVE for the company file) whose archive ``payload`` changes.
+
+    - ``store.ingested``: the store, and every current member of the group it anchors
+      (they inherit its prices).
+    - ``group.merged``: the moved stores (their anchor changed), and the company file.
+    - ``store.ejected``: the ejected store, and the company file.
+    - ``group.anchor_changed``: the group's members, old and new anchor, the company file.
+    - ``stores.discovered``: the company file.
+    """
+    if isinstance(payload, StoreIngested):
+        members = await repository.members_of_anchor(session, payload.company, payload.store_id)
+        return [payload.store_id, *members]
+    if isinstance(payload, GroupMerged):
+        return [COMPANY_ARCHIVE, *payload.moved_store_ids]
+    if isinstance(payload, StoreEjected):
+        return [COMPANY_ARCHIVE, payload.store_id]
+    if isinstance(payload, GroupAnchorChanged):
+        return [COMPANY_ARCHIVE, *await _anchor_change(session, payload)]
+    if isinstance(payload, StoresDiscovered):
+        return [COMPANY_ARCHIVE]
+    raise DomainError(f"the archiver does not handle {payload.event_type}")
+
+
+async def _anchor_change(session: AsyncSession, payload: GroupAnchorChanged) -> list[str]:
+    members = payload.member_store_ids or await repository.members_of_group(
+        session, payload.group_id
+    )
+    anchors = [payload.new_anchor_store_id, payload.old_anchor_store_id]
+    return [*members, *(a for a in anchors if a is not None)]
+
+
+async def mark_for_event(session: AsyncSession, payload: Payload) -> list[str]:
+    """Mark what ``payload`` makes stale; idempotent (a mark is an upsert)."""
+    company: str = getattr(payload, "company")  # noqa: B009 - every handled payload has one
+    stale = await stale_archives(session, payload)
+    await repository.mark_dirty(session, company, stale, payload.event_type, clock.now())
+    return stale
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    def total(self, count: int) -> None: ...
+
+    def advance(self, built: BuiltArchive) -> None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    company: str
+    store_id: str  # COMPANY_ARCHIVE for the company file
+    marks: int | None = None  # the dirty mark this build satisfies, if any
+
+
+class Archiver:
+    """Builds archives and records them; shared by the worker, the CLI and tests."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: ArchiverSettings,
+        outbox: Outbox,
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.outbox = outbox
+        self.kick = kick
+
+    @property
+    def root(self) -> Path:
+        return self.settings.archive_root
+
+    async def build(
+        self,
+        company: str | None = None,
+        store: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[BuiltArchive]:
+        """Build on demand: everything, one company (its file and all its stores) or one
+        store (``company`` required)."""
+        targets = await self._targets(company, store)
+        if progress is not None:
+            progress.total(len(targets))
+        return await self._build_all(targets, progress, skip_missing=False)
+
+    async def build_pending(self, limit: int | None = None) -> list[BuiltArchive]:
+        """Build one batch of dirty archives whose debounce has passed."""
+        now, s = clock.now(), self.settings
+        async with self.db.read() as session:
+            rows = await repository.due(
+                session,
+                now - timedelta(seconds=s.archive_debounce_seconds),
+                now - timedelta(seconds=s.archive_max_delay_seconds),
+                limit or s.archive_batch,
+            )
+        targets = [Target(r["company"], r["store_id"], int(r["marks"])) for r in rows]
+        return await self._build_all(targets, None, skip_missing=True)
+
+    async def run_worker(self, stopping: asyncio.Event) -> None:
+        """The background builder: a batch, then a pause unless the batch was full."""
+        while not stopping.is_set():
+            built: list[BuiltArchive] = []
+            try:
+                built = await self.build_pending()
+            except Exception:
+                log.exception("archive.batch_failed")
+            if len(built) < self.settings.archive_batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), self.settings.archive_poll_seconds)
+
+    async def _targets(self, company: str | None, store: str | None) -> list[Target]:
+        if store is not None and company is None:
+            raise DomainError("--store needs --company (store ids are per company)")
+        async with self.db.read() as session:
+            companies = await repository.company_names(session, company)
+            if company is not None and not companies:
+                raise NotFound(f"no company {company!r}", company=company)
+            if store is not None:
+                assert company is not None
+                return [Target(company, store, await repository.dirty_marks(session, company, store))]
+            targets: list[Target] = []
+            for name in companies:
+                targets.append(Target(name, COMPANY_ARCHIVE))
+                targets.extend(Target(name, s) for s in await repository.store_ids(session, name))
+            return targets
+
+    async def _build_all(
+        self, targets: Sequence[Target], progress: Progress | None, *, skip_missing: bool
+    ) -> list[BuiltArchive]:
+        built: list[BuiltArchive] = []
+        for company, batch in _by_company(targets):
+            cache = ProductCache(company, self.settings.archive_chunk)
+            for target in batch:
+                archive = await self._build_one(target, cache, skip_missing=skip_missing)
+                if archive is not None:
+                    built.append(archive)
+                    if progress is not None:
+                        progress.advance(archive)
+        if built:
+            self.kick()
+        return built
+
+    async def _build_one(
+        self, target: Target, cache: ProductCache, *, skip_missing: bool
+    ) -> BuiltArchive | None:
+        try:
+            archive = await self._write(target, cache)
+        except NotFound:
+            if not skip_missing:
+                raise
+            # A store or company the catalogue does not know: nothing to archive.
+            log.warning("archive.unknown_target", company=target.company, store_id=target.store_id)
+            await self._forget(target)
+            return None
+        await self._record(target, archive)
+        log.info("archive.built", company=target.company, store_id=target.store_id, bytes=archive.bytes)
+        return archive
+
+    async def _write(self, target: Target, cache: ProductCache) -> BuiltArchive:
+        chunk = self.settings.archive_chunk
+        async with self.db.read() as session:
+            await _snapshot(session)
+            if target.store_id == COMPANY_ARCHIVE:
+                return await build_company(session, self.root, target.company, chunk)
+            return await build_store(session, self.root, cache, target.store_id, chunk)
+
+    async def _record(self, target: Target, archive: BuiltArchive) -> None:
+        async with self.db.transaction() as session:
+            await repository.record_manifest(session, archive.manifest_row())
+            if target.marks is not None:
+                await repository.clear_dirty(session, target.company, target.store_id, target.marks)
+            await self.outbox.add(session, _event(archive))
+
+    async def _forget(self, target: Target) -> None:
+        if target.marks is None:
+            return
+        async with self.db.transaction() as session:
+            await repository.clear_dirty(session, target.company, target.store_id, target.marks)
+
+
+async def _snapshot(session: AsyncSession) -> None:
+    """Every query of one file sees the same data (SQLite's BEGIN IMMEDIATE already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _by_company(targets: Iterable[Target]) -> list[tuple[str, list[Target]]]:
+    grouped: dict[str, list[Target]] = {}
+    for target in targets:
+        grouped.setdefault(target.company, []).append(target)
+    return list(grouped.items())
+
+
+def _event(archive: BuiltArchive) -> ArchiveBuilt:
+    return ArchiveBuilt(
+        company=archive.company,  # type: ignore[arg-type]
+        store_id=archive.store_id or None,
+        path=archive.path,
+        sha256=archive.sha256,
+        bytes=archive.bytes,
+        rows=archive.products,
+    )

@@ -1,0 +1,204 @@
+"""Read side of the API: groups, memberships, effective prices and ad-hoc comparisons."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_shared.clock import utc
+from splitcart_shared.errors import DomainError, NotFound
+
+from splitcart_grouper import repository
+from splitcart_grouper.engine import GroupingParams
+from splitcart_grouper.schemas import (
+    Comparison,
+    EffectivePrice,
+    EffectivePricePage,
+    EvidenceOut,
+    GroupDetail,
+    GroupPage,
+    GroupSummary,
+    MemberOut,
+    PricePair,
+    StoreGroup,
+    dollars,
+)
+
+Row = dict[str, Any]
+
+
+def _next(offset: int, limit: int, total: int) -> int | None:
+    return offset + limit if offset + limit < total else None
+
+
+async def list_groups(
+    session: AsyncSession, company: str, limit: int, offset: int, oldest: datetime
+) -> GroupPage:
+    rows = await repository.group_summaries(session, company, limit, offset)
+    total = await repository.count_groups(session, company)
+    items = [GroupSummary.model_validate({**r, "anchor_fresh": _fresh(r, oldest)}) for r in rows]
+    return GroupPage(
+        items=items, total=total, limit=limit, offset=offset, next_offset=_next(offset, limit, total)
+    )
+
+
+def _fresh(row: Row, oldest: datetime) -> bool:
+    at = row["anchor_last_scraped_at"]
+    return at is not None and utc(at) >= oldest
+
+
+async def _evidence(session: AsyncSession, company: str, store_id: str) -> EvidenceOut | None:
+    row = await repository.latest_evidence(session, company, store_id)
+    return EvidenceOut.model_validate(row) if row else None
+
+
+async def get_group(session: AsyncSession, group_id: str) -> GroupDetail:
+    group = await repository.group(session, group_id)
+    if group is None:
+        raise NotFound(f"no group {group_id!r}", group_id=group_id)
+    members = []
+    for m in await repository.members_of(session, group_id):
+        last = await _evidence(session, group["company"], m["store_id"])
+        members.append(MemberOut.model_validate({**m, "last_evidence": last}))
+    members.sort(key=lambda m: (m.role != "anchor", m.store_id))
+    return GroupDetail.model_validate({**group, "size": len(members), "members": members})
+
+
+async def store_group(session: AsyncSession, company: str, store_id: str) -> StoreGroup:
+    member = await repository.membership(session, company, store_id)
+    if member is None:
+        raise NotFound(f"store {company}/{store_id} is in no group", company=company, store_id=store_id)
+    group = await repository.group(session, member["group_id"])
+    assert group is not None  # the foreign key
+    size = len(await repository.members_of(session, member["group_id"]))
+    return StoreGroup.model_validate(
+        {
+            **member,
+            "anchor_store_id": group["anchor_store_id"],
+            "size": size,
+            "last_evidence": await _evidence(session, company, store_id),
+        }
+    )
+
+
+# --- effective prices ---------------------------------------------------------------------
+
+
+async def effective_prices(
+    session: AsyncSession, company: str, store_id: str, oldest: datetime, limit: int, offset: int
+) -> EffectivePricePage:
+    """The store's own current prices (``direct_scrape``), completed with its anchor's
+    current prices for products it has none of (``inferred_group``)."""
+    store = await repository.catalog_store(session, company, store_id)
+    if store is None:
+        raise NotFound(f"no store {company}/{store_id} in the catalog", company=company, store_id=store_id)
+    member = await repository.membership(session, company, store_id)
+    group = await repository.group(session, member["group_id"]) if member else None
+    anchor_id = group["anchor_store_id"] if group else store_id
+    own = await repository.current_price_details(session, store["id"], oldest)
+    items = [_price(r, "direct_scrape", store_id) for r in own]
+    if anchor_id != store_id:
+        items += await _inferred(session, company, anchor_id, {r["product_id"] for r in own}, oldest)
+    items.sort(key=lambda p: p.product_id)
+    direct = len(own)
+    return EffectivePricePage(
+        company=company,  # type: ignore[arg-type]
+        store_id=store_id,
+        group_id=group["id"] if group else None,
+        anchor_store_id=anchor_id,
+        direct=direct,
+        inferred=len(items) - direct,
+        items=items[offset : offset + limit],
+        total=len(items),
+        limit=limit,
+        offset=offset,
+        next_offset=_next(offset, limit, len(items)),
+    )
+
+
+async def _inferred(
+    session: AsyncSession, company: str, anchor_id: str, own: set[int], oldest: datetime
+) -> list[EffectivePrice]:
+    anchor = await repository.catalog_store(session, company, anchor_id)
+    if anchor is None:
+        return []
+    rows = await repository.current_price_details(session, anchor["id"], oldest)
+    return [_price(r, "inferred_group", anchor_id) for r in rows if r["product_id"] not in own]
+
+
+def _price(row: Row, source: str, from_store: str) -> EffectivePrice:
+    return EffectivePrice.model_validate(
+        {
+            **row,
+            "source": source,
+            "from_store_id": from_store,
+            "price": dollars(row["price_cents"]),
+            "was_price": dollars(row["was_price_cents"]),
+            "unit_price": dollars(row["unit_price_cents"]),
+        }
+    )
+
+
+# --- comparison ---------------------------------------------------------------------------
+
+
+async def compare(
+    session: AsyncSession, company: str, a: str, b: str, now: datetime, params: GroupingParams
+) -> Comparison:
+    """True Overlap of two stores now, counted in full (no early stop), with the
+    mismatching products; the match decision is the engine's exact rule."""
+    if a == b:
+        raise DomainError("compare two different stores", a=a, b=b)
+    oldest = now - params.freshness
+    rows_a = await _current(session, company, a, oldest)
+    rows_b = {r["product_id"]: r for r in await _current(session, company, b, oldest)}
+    window = params.pairing_window
+    shared = [
+        (r, rows_b[r["product_id"]])
+        for r in rows_a
+        if r["product_id"] in rows_b and _within(r, rows_b[r["product_id"]], window)
+    ]
+    odd = [_pair(x, y) for x, y in shared if x["price_cents"] != y["price_cents"]]
+    smaller = min(len(rows_a), len(rows_b))
+    return Comparison(
+        company=company,  # type: ignore[arg-type]
+        a=a,
+        b=b,
+        current_a=len(rows_a),
+        current_b=len(rows_b),
+        compared=len(shared),
+        mismatches=len(odd),
+        true_overlap=(len(shared) - len(odd)) / len(shared) if shared else None,
+        range_overlap=len(shared) / smaller if smaller else None,
+        matched=params.matched(len(shared), len(odd), smaller),
+        mismatching=odd,
+    )
+
+
+async def _current(session: AsyncSession, company: str, store_id: str, oldest: datetime) -> list[Row]:
+    store = await repository.catalog_store(session, company, store_id)
+    if store is None:
+        raise NotFound(f"no store {company}/{store_id} in the catalog", company=company, store_id=store_id)
+    return await repository.current_price_details(session, store["id"], oldest)
+
+
+def _within(x: Row, y: Row, window: timedelta) -> bool:
+    # Whole seconds, as the engine counts them.
+    gap = int(x["observed_at"].timestamp()) - int(y["observed_at"].timestamp())
+    return abs(gap) <= window.total_seconds()
+
+
+def _pair(x: Row, y: Row) -> PricePair:
+    return PricePair(
+        product_id=x["product_id"],
+        sku=x["sku"],
+        name=x["name"],
+        price_a=dollars(x["price_cents"]),
+        price_a_cents=x["price_cents"],
+        price_b=dollars(y["price_cents"]),
+        price_b_cents=y["price_cents"],
+        observed_a=x["observed_at"],
+        observed_b=y["observed_at"],
+    )

@@ -1,0 +1,404 @@
+"""All SQL of the grouper: its own ``grouping`` tables and read-only reads of ``catalog``.
+
+Nothing here commits: the caller's transaction (one message, one request, one round) does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
+
+from splitcart_shared.clock import utc
+
+from splitcart_grouper.catalog import catalog_companies, current_prices, products, stores
+from splitcart_grouper.models import (
+    dirty_stores,
+    evidence,
+    groups,
+    membership_history,
+    memberships,
+    regroup_jobs,
+)
+
+Row = dict[str, Any]
+PRICE_COLUMNS = 4  # store_pk, product_id, price_cents, observed_at (Unix seconds)
+PriceRows = npt.NDArray[np.int64]
+_FETCH_CHUNK = 100_000
+_IN_CHUNK = 500  # bound parameter lists (SQLite allows ~32k variables per statement)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return str(session.bind.dialect.name)
+
+
+def _insert(session: AsyncSession, table: Any) -> Insert:
+    """A dialect insert, so ``on_conflict_*`` is available on both backends."""
+    if _dialect(session) == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _unix_seconds(session: AsyncSession, column: Any) -> ColumnElement[int]:
+    # Whole seconds in SQL: converting millions of datetimes in Python would dominate a load.
+    if _dialect(session) == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), Integer)
+
+
+# --- catalog (read-only) ---------------------------------------------------------------
+
+
+async def company_known(session: AsyncSession, company: str) -> bool:
+    in_companies = select(catalog_companies.c.company).where(catalog_companies.c.company == company)
+    in_stores = select(stores.c.id).where(stores.c.company == company).limit(1)
+    if await session.scalar(in_companies) is not None:
+        return True
+    return await session.scalar(in_stores) is not None
+
+
+async def catalog_stores(session: AsyncSession, company: str) -> dict[int, str]:
+    """Every store of a company the catalog knows: surrogate key -> chain id."""
+    rows = await session.execute(
+        select(stores.c.id, stores.c.store_id).where(stores.c.company == company)
+    )
+    return {int(pk): str(sid) for pk, sid in rows}
+
+
+async def catalog_store(session: AsyncSession, company: str, store_id: str) -> Row | None:
+    query = select(stores.c.id, stores.c.last_scraped_at).where(
+        stores.c.company == company, stores.c.store_id == store_id
+    )
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+def _priced_rows(session: AsyncSession) -> Any:
+    return select(
+        current_prices.c.store_pk,
+        current_prices.c.product_id,
+        current_prices.c.price_cents,
+        _unix_seconds(session, current_prices.c.observed_at),
+    ).where(current_prices.c.delisted.is_(False), current_prices.c.price_cents.is_not(None))
+
+
+def _as_array(rows: Sequence[Any]) -> PriceRows:
+    if not rows:
+        return np.empty((0, PRICE_COLUMNS), np.int64)
+    return np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, PRICE_COLUMNS)
+
+
+async def company_price_rows(session: AsyncSession, company: str) -> AsyncIterator[PriceRows]:
+    """The company's listed, priced observations in chunks of
+    ``[store_pk, product_id, price_cents, unix_seconds]`` rows."""
+    query = (
+        _priced_rows(session)
+        .where(current_prices.c.company == company)
+        .order_by(current_prices.c.store_pk, current_prices.c.product_id)
+    )
+    result = await session.stream(query.execution_options(yield_per=_FETCH_CHUNK))
+    async for part in result.partitions(_FETCH_CHUNK):
+        yield _as_array(part)
+
+
+async def store_price_rows(session: AsyncSession, store_pks: Sequence[int]) -> PriceRows:
+    """The same rows as :func:`company_price_rows` for a few stores only."""
+    parts = []
+    for chunk in _chunks(list(store_pks)):
+        query = _priced_rows(session).where(current_prices.c.store_pk.in_(chunk))
+        parts.append(_as_array((await session.execute(query)).all()))
+    return np.concatenate(parts) if parts else _as_array([])
+
+
+async def current_price_details(session: AsyncSession, store_pk: int, oldest: datetime) -> list[Row]:
+    """A store's current prices (listed, priced, observed since ``oldest``) with products."""
+    query = (
+        select(
+            current_prices.c.product_id,
+            products.c.sku,
+            products.c.name,
+            products.c.brand,
+            products.c.size,
+            current_prices.c.price_cents,
+            current_prices.c.was_price_cents,
+            current_prices.c.unit_price_cents,
+            current_prices.c.unit_measure,
+            current_prices.c.on_special,
+            current_prices.c.available,
+            current_prices.c.observed_at,
+        )
+        .join(products, products.c.id == current_prices.c.product_id)
+        .where(
+            current_prices.c.store_pk == store_pk,
+            current_prices.c.delisted.is_(False),
+            current_prices.c.price_cents.is_not(None),
+            current_prices.c.observed_at >= oldest,
+        )
+        .order_by(current_prices.c.product_id)
+    )
+    rows = (await session.execute(query)).mappings().all()
+    return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
+
+
+async def last_scraped(session: AsyncSession, company: str, store_ids: Sequence[str]) -> dict[str, datetime]:
+    found: dict[str, datetime] = {}
+    for chunk in _chunks(list(store_ids)):
+        query = select(stores.c.store_id, stores.c.last_scraped_at).where(
+            stores.c.company == company, stores.c.store_id.in_(chunk)
+        )
+        found.update({sid: utc(at) for sid, at in await session.execute(query) if at is not None})
+    return found
+
+
+# --- grouping state ----------------------------------------------------------------------
+
+
+async def company_groups(session: AsyncSession, company: str) -> list[Row]:
+    query = select(groups).where(groups.c.company == company)
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def company_memberships(session: AsyncSession, company: str) -> list[Row]:
+    query = select(memberships).where(memberships.c.company == company)
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def insert_groups(session: AsyncSession, rows: list[Row]) -> None:
+    if rows:
+        await session.execute(insert(groups), rows)
+
+
+async def update_group_anchors(session: AsyncSession, rows: list[Row]) -> None:
+    """Rows of ``id``, ``anchor_store_id``, ``updated_at``."""
+    for row in rows:
+        await session.execute(
+            update(groups)
+            .where(groups.c.id == row["id"])
+            .values(anchor_store_id=row["anchor_store_id"], updated_at=row["updated_at"])
+        )
+
+
+async def delete_groups(session: AsyncSession, group_ids: Sequence[str]) -> None:
+    for chunk in _chunks(list(group_ids)):
+        await session.execute(delete(groups).where(groups.c.id.in_(chunk)))
+
+
+async def upsert_memberships(session: AsyncSession, rows: list[Row]) -> None:
+    if not rows:
+        return
+    stmt = _insert(session, memberships)
+    keys = ("group_id", "role", "joined_at", "last_confirmed_at", "consecutive_confirmations")
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["company", "store_id"],
+        set_={k: stmt.excluded[k] for k in (*keys, "awaiting_tie_break_from")},  # type: ignore[attr-defined]
+    )
+    await session.execute(stmt, rows)
+
+
+async def close_history(
+    session: AsyncSession, company: str, store_ids: Sequence[str], at: datetime
+) -> None:
+    for chunk in _chunks(list(store_ids)):
+        await session.execute(
+            update(membership_history)
+            .where(
+                membership_history.c.company == company,
+                membership_history.c.store_id.in_(chunk),
+                membership_history.c.valid_to.is_(None),
+            )
+            .values(valid_to=at)
+        )
+
+
+async def open_history(session: AsyncSession, rows: list[Row]) -> None:
+    if rows:
+        await session.execute(insert(membership_history), rows)
+
+
+async def insert_evidence(session: AsyncSession, rows: list[Row]) -> None:
+    if rows:
+        await session.execute(insert(evidence), rows)
+
+
+# --- dirty stores ---------------------------------------------------------------------
+
+_KIND_RANK = {"discovered": 0, "spot": 1, "full": 2}
+
+
+async def mark_dirty(session: AsyncSession, rows: list[Row]) -> None:
+    """Rows of ``company, store_id, kind, mark, marked_at``; a stronger pending kind
+    (``full`` over ``spot`` over ``discovered``) is never downgraded."""
+    if not rows:
+        return
+    stmt = _insert(session, dirty_stores)
+    new = stmt.excluded  # type: ignore[attr-defined]
+    rank_old = case(_KIND_RANK, value=dirty_stores.c.kind, else_=0)
+    rank_new = case(_KIND_RANK, value=new.kind, else_=0)
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["company", "store_id"],
+        set_={
+            "kind": case((rank_new >= rank_old, new.kind), else_=dirty_stores.c.kind),
+            "mark": new.mark,
+            "marked_at": new.marked_at,
+        },
+    )
+    for chunk in _chunks(rows):
+        await session.execute(stmt, list(chunk))
+
+
+async def dirty_counts(session: AsyncSession) -> list[tuple[str, int, datetime]]:
+    """Per company with dirty stores: how many, and the oldest mark."""
+    query = select(
+        dirty_stores.c.company, func.count(), func.min(dirty_stores.c.marked_at)
+    ).group_by(dirty_stores.c.company)
+    return [(c, int(n), utc(at)) for c, n, at in await session.execute(query)]
+
+
+async def dirty_of(session: AsyncSession, company: str) -> list[Row]:
+    query = select(dirty_stores).where(dirty_stores.c.company == company)
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def clear_dirty(session: AsyncSession, company: str, marks: Sequence[tuple[str, str]]) -> None:
+    """Delete ``(store_id, mark)`` rows; a store marked again since keeps its newer row."""
+    for chunk in _chunks(list(marks)):
+        await session.execute(
+            delete(dirty_stores).where(
+                dirty_stores.c.company == company,
+                tuple_(dirty_stores.c.store_id, dirty_stores.c.mark).in_(list(chunk)),
+            )
+        )
+
+
+# --- API reads ------------------------------------------------------------------------
+
+
+async def group_summaries(session: AsyncSession, company: str, limit: int, offset: int) -> list[Row]:
+    size = (
+        select(func.count())
+        .where(memberships.c.group_id == groups.c.id)
+        .correlate(groups)
+        .scalar_subquery()
+    )
+    query = (
+        select(groups, size.label("size"), stores.c.last_scraped_at.label("anchor_last_scraped_at"))
+        .outerjoin(
+            stores,
+            and_(stores.c.company == groups.c.company, stores.c.store_id == groups.c.anchor_store_id),
+        )
+        .where(groups.c.company == company)
+        .order_by(size.desc(), groups.c.anchor_store_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def count_groups(session: AsyncSession, company: str) -> int:
+    return int(await session.scalar(select(func.count()).where(groups.c.company == company)) or 0)
+
+
+async def group(session: AsyncSession, group_id: str) -> Row | None:
+    row = (await session.execute(select(groups).where(groups.c.id == group_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def members_of(session: AsyncSession, group_id: str) -> list[Row]:
+    query = (
+        select(memberships, stores.c.last_scraped_at)
+        .outerjoin(
+            stores,
+            and_(
+                stores.c.company == memberships.c.company,
+                stores.c.store_id == memberships.c.store_id,
+            ),
+        )
+        .where(memberships.c.group_id == group_id)
+        .order_by(memberships.c.role, memberships.c.store_id)
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def membership(session: AsyncSession, company: str, store_id: str) -> Row | None:
+    query = select(memberships).where(
+        memberships.c.company == company, memberships.c.store_id == store_id
+    )
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def latest_evidence(session: AsyncSession, company: str, store_id: str) -> Row | None:
+    query = (
+        select(evidence)
+        .where(
+            evidence.c.company == company,
+            or_(evidence.c.store_a == store_id, evidence.c.store_b == store_id),
+        )
+        .order_by(evidence.c.decided_at.desc(), evidence.c.id.desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def history_of(session: AsyncSession, company: str, store_id: str) -> list[Row]:
+    query = (
+        select(membership_history)
+        .where(membership_history.c.company == company, membership_history.c.store_id == store_id)
+        .order_by(membership_history.c.valid_from, membership_history.c.id)
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+# --- regroup jobs ---------------------------------------------------------------------
+
+
+async def insert_job(session: AsyncSession, row: Row) -> None:
+    await session.execute(insert(regroup_jobs).values(**row))
+
+
+async def update_job(session: AsyncSession, job_id: str, **values: Any) -> None:
+    await session.execute(update(regroup_jobs).where(regroup_jobs.c.id == job_id).values(**values))
+
+
+async def job(session: AsyncSession, job_id: str) -> Row | None:
+    query = select(regroup_jobs).where(regroup_jobs.c.id == job_id)
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def active_job(session: AsyncSession, company: str) -> Row | None:
+    query = select(regroup_jobs).where(
+        regroup_jobs.c.company == company, regroup_jobs.c.status.in_(["queued", "running"])
+    )
+    row = (await session.execute(query.limit(1))).mappings().first()
+    return dict(row) if row else None
+

@@ -1,0 +1,1 @@
+"""The whole pipeline against the offline sandbox: ``splitcart run`` and ``splitcart simulate``."""
