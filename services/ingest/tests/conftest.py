@@ -138,7 +138,7 @@ class Harness:
         return [Envelope.from_bytes(r["body"]).payload for r in rows]
 
     async def state(self) -> dict[str, list[dict[str, Any]]]:
-        """Every catalog table's content (outbox and inbox excluded): 'nothing written' means equal."""
+        """Every catalog table except messaging: "nothing written" means this is unchanged."""
         tables = [
             models.companies,
             models.divisions,

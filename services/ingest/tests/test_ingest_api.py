@@ -11,7 +11,6 @@ import orjson
 import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
-
 from splitcart_ingest.app import create_app
 from splitcart_ingest.schemas import dollars
 from splitcart_ingest.settings import IngestSettings
@@ -199,7 +198,7 @@ async def test_store_prices_are_its_direct_observations(
     page = (await client.get(f"/v1/stores/{pk}/prices")).json()
     assert [(i["sku"], i["price"]) for i in page["items"]] == [("A", "3.50")]
     everything = (await client.get(f"/v1/stores/{pk}/prices?include_delisted=true")).json()
-    coffee = [i for i in everything["items"] if i["sku"] == "B"][0]
+    coffee = next(i for i in everything["items"] if i["sku"] == "B")
     assert coffee["delisted"] and coffee["price"] == "12.99" and coffee["was_price"] == "15.00"
     by_chain = (await client.get("/v1/stores/by-chain/coles/COL:1/prices")).json()
     assert by_chain["items"] == page["items"]

@@ -212,3 +212,18 @@ async def test_a_scrape_of_a_closed_store_still_applies(harness: Any) -> None:
     await harness.discover(stores=[harness.make_store("101")])
     await harness.scrape([harness.make_product("1")])
     assert set(await harness.prices()) == {"1"}
+
+
+async def test_an_undecodable_message_is_dead_lettered_and_the_consumer_keeps_serving(
+    harness: Any,
+) -> None:
+    from splitcart_shared.bus import InProcessBus
+
+    bus = InProcessBus()
+    await bus.subscribe(harness.sub)
+    await bus.deliver_raw(harness.sub, b'{"event_type": "store.scraped", "payload": {}}')
+    (dead,) = await harness.rows(models.messaging.dead_letters)
+    assert dead["error"].startswith("poison")
+    await _ready(harness)
+    await harness.scrape([harness.make_product("1")])
+    assert set(await harness.prices()) == {"1"}

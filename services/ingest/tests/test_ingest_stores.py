@@ -59,7 +59,7 @@ async def test_a_closed_store_that_reappears_is_reopened(harness: Any) -> None:
     await harness.discover("aldi", [s("G1"), s("G2")])
     await harness.discover("aldi", [s("G1")])
     await harness.discover("aldi", [s("G1"), s("G2", name="Aldi Reborn")])
-    g2 = [r for r in await harness.rows(models.stores) if r["store_id"] == "G2"][0]
+    g2 = next(r for r in await harness.rows(models.stores) if r["store_id"] == "G2")
     assert g2["is_open"] and g2["closed_at"] is None and g2["name"] == "Aldi Reborn"
 
 

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from collections.abc import Iterator
-from importlib import resources
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
-
-from splitcart_archiver import repository
-from splitcart_archiver.models import COMPANY_ARCHIVE
-from splitcart_archiver.schemas import Manifest, ManifestEntry
-from splitcart_archiver.settings import ArchiverSettings
 from splitcart_shared.clock import utc
 from splitcart_shared.errors import NotFound
 from splitcart_shared.events import Company
 from splitcart_shared.runtime import Runtime, runtime_of
+
+from splitcart_archiver import repository
+from splitcart_archiver.archive_schema import ArchiveFormat, json_schema
+from splitcart_archiver.models import COMPANY_ARCHIVE
+from splitcart_archiver.schemas import Manifest, ManifestEntry
+from splitcart_archiver.settings import ArchiverSettings
 
 router = APIRouter(prefix="/v1/archives", tags=["archives"])
 
@@ -55,16 +55,8 @@ async def store_archive(
 
 
 @router.get("/schemas/{archive_format}", summary="JSON Schema of an archive format")
-async def archive_schema(archive_format: Literal["company", "store"]) -> dict[str, Any]:
-    return json_schema(archive_format)
-
-
-def json_schema(archive_format: Literal["company", "store"]) -> dict[str, Any]:
-    """The JSON Schema shipped in the package (``formats/{format}.schema.json``)."""
-    text = resources.files("splitcart_archiver").joinpath(
-        f"formats/{archive_format}.schema.json"
-    ).read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+async def archive_schema(archive_format: ArchiveFormat) -> dict[str, Any]:
+    schema: dict[str, Any] = json_schema(archive_format)
     return schema
 
 
@@ -121,7 +113,8 @@ def _matches(header: str | None, sha256: str) -> bool:
 
 
 def _http_date(entry: dict[str, Any]) -> str:
-    return utc(entry["generated_at"]).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    moment: datetime = utc(entry["generated_at"])
+    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
 # Plain generators: Starlette iterates them in a worker thread, off the event loop.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from splitcart_shared.runtime import ServiceDefinition, create_service_app
 
 from splitcart_archiver.api import router
 from splitcart_archiver.consumers import setup
 from splitcart_archiver.models import SCHEMA, messaging, metadata
 from splitcart_archiver.settings import ArchiverSettings, get_settings
-from splitcart_shared.runtime import ServiceDefinition, create_service_app
 
 service = ServiceDefinition(
     name="archiver",

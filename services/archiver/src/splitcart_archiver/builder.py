@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from splitcart_shared.clock import clock, utc
+from splitcart_shared.errors import NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import repository
@@ -23,8 +25,6 @@ from splitcart_archiver.history import HistoryRow, Period, product_points
 from splitcart_archiver.models import COMPANY_ARCHIVE
 from splitcart_archiver.repository import HistorySource
 from splitcart_archiver.writer import Sink, atomic_file, company_path, store_path
-from splitcart_shared.clock import clock, utc
-from splitcart_shared.errors import NotFound
 
 SCHEMA_VERSION = 1
 _JSON = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
@@ -238,9 +238,7 @@ async def build_store(
             raise RuntimeError(f"wrote {written} products, planned {len(plan.product_ids)}")
         sink.write(b"]}")
     done = sink.result()
-    return BuiltArchive(
-        company, store_id, relative, done.sha256, done.bytes, written, generated_at
-    )
+    return BuiltArchive(company, store_id, relative, done.sha256, done.bytes, written, generated_at)
 
 
 # --- company archives -----------------------------------------------------------------------

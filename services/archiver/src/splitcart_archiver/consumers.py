@@ -3,15 +3,15 @@ later, debounced, in the background worker)."""
 
 from __future__ import annotations
 
+from splitcart_shared.bus import PoisonMessage
+from splitcart_shared.errors import DomainError
+from splitcart_shared.events import Envelope, Payload
+from splitcart_shared.runtime import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import service
 from splitcart_archiver.service import TOPICS, Archiver
 from splitcart_archiver.settings import ArchiverSettings
-from splitcart_shared.bus import PoisonMessage
-from splitcart_shared.errors import DomainError
-from splitcart_shared.events import Envelope, Payload
-from splitcart_shared.runtime import Runtime
 
 
 async def handle(session: AsyncSession, payload: Payload, envelope: Envelope) -> None:

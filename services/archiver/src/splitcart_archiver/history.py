@@ -104,7 +104,9 @@ def product_points(rows: Sequence[HistoryRow], periods: Sequence[Period]) -> lis
     return [item[3] for item in keyed]
 
 
-def inherited(anchor_rows: Sequence[HistoryRow], period: Period) -> list[tuple[datetime, HistoryRow]]:
+def inherited(
+    anchor_rows: Sequence[HistoryRow], period: Period
+) -> list[tuple[datetime, HistoryRow]]:
     """The anchor's rows in effect during ``period``, each dated within it."""
     found: list[tuple[datetime, HistoryRow]] = []
     for position, row in enumerate(anchor_rows):

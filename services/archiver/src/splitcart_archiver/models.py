@@ -7,6 +7,8 @@ because a primary key column cannot be NULL.
 
 from __future__ import annotations
 
+from splitcart_shared.db import NAMING_CONVENTION
+from splitcart_shared.outbox import messaging_tables
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -18,9 +20,6 @@ from sqlalchemy import (
     Text,
 )
 from sqlmodel import SQLModel
-
-from splitcart_shared.db import NAMING_CONVENTION
-from splitcart_shared.outbox import messaging_tables
 
 SCHEMA = "archive"
 SQLModel.metadata.naming_convention = NAMING_CONVENTION

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from splitcart_shared.clock import utc
 from sqlalchemy import Select, delete, func, literal_column, or_, select, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import models, sources
 from splitcart_archiver.history import HistoryRow, Period
-from splitcart_shared.clock import utc
 
 # SQLite allows 32,766 bound parameters; stay far below it.
 _IN_CHUNK = 1_000
@@ -22,6 +22,12 @@ _IN_CHUNK = 1_000
 
 def _is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    """A row mapping as a dict with plain ``str`` keys (orjson refuses str subclasses such
+    as SQLAlchemy's ``quoted_name``)."""
+    return {str(key): value for key, value in row.items()}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -42,7 +48,7 @@ async def company_names(session: AsyncSession, company: str | None = None) -> li
 async def company_row(session: AsyncSession, company: str) -> dict[str, Any] | None:
     c = sources.companies
     row = (await session.execute(select(c).where(c.c.company == company))).mappings().first()
-    return dict(row) if row is not None else None
+    return _plain(row) if row is not None else None
 
 
 async def divisions(session: AsyncSession, company: str) -> list[dict[str, Any]]:
@@ -54,7 +60,7 @@ async def divisions(session: AsyncSession, company: str) -> list[dict[str, Any]]
         .group_by(d.c.id, d.c.name)
         .order_by(d.c.name)
     )
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+    return [_plain(r) for r in (await session.execute(query)).mappings()]
 
 
 def _store_query() -> Select[Any]:
@@ -82,14 +88,14 @@ async def stream_stores(
     query = _store_query().where(s.c.company == company).order_by(s.c.state, s.c.store_id)
     result = await session.stream(query.execution_options(yield_per=chunk))
     async for row in result.mappings():
-        yield dict(row)
+        yield _plain(row)
 
 
 async def store_row(session: AsyncSession, company: str, store_id: str) -> dict[str, Any] | None:
     s = sources.stores
     query = _store_query().where(s.c.company == company, s.c.store_id == store_id)
     row = (await session.execute(query)).mappings().first()
-    return dict(row) if row is not None else None
+    return _plain(row) if row is not None else None
 
 
 async def store_ids(session: AsyncSession, company: str) -> list[str]:
@@ -126,7 +132,7 @@ async def stream_products(
     query = _product_query().where(p.c.company == company)
     result = await session.stream(query.execution_options(yield_per=chunk))
     async for row in result.mappings():
-        yield dict(row)
+        yield _plain(row)
 
 
 async def products_by_id(session: AsyncSession, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -134,7 +140,7 @@ async def products_by_id(session: AsyncSession, ids: Sequence[int]) -> list[dict
     found: list[dict[str, Any]] = []
     for start in range(0, len(ids), _IN_CHUNK):
         query = _product_query().where(p.c.id.in_(ids[start : start + _IN_CHUNK]))
-        found.extend(dict(r) for r in (await session.execute(query)).mappings())
+        found.extend(_plain(r) for r in (await session.execute(query)).mappings())
     return found
 
 
@@ -224,12 +230,12 @@ async def product_ids(session: AsyncSession, history: Sequence[HistorySource]) -
     h = sources.price_history
     branches = []
     for source in history:
-        branch = select(h.c.product_id).where(h.c.store_pk == source.store_pk)
+        branch = select(h.c.product_id).distinct().where(h.c.store_pk == source.store_pk)
         if source.before is not None:
             branch = branch.where(h.c.valid_from < source.before)
         branches.append(branch)
     found = (await session.execute(union(*branches))).scalars()
-    return sorted(int(i) for i in found)
+    return sorted({int(i) for i in found})  # a lone branch is not de-duplicated by UNION
 
 
 async def stream_history(
@@ -244,7 +250,9 @@ async def stream_history(
         async for row in _chunked_history(session, history, ids, chunk):
             yield row
         return
-    result = await session.stream(_history_query(history, None).execution_options(yield_per=chunk * 5))
+    result = await session.stream(
+        _history_query(history, None).execution_options(yield_per=chunk * 5)
+    )
     async for partition in result.partitions():
         for row in partition:
             yield HistoryRow(*row)
@@ -302,7 +310,7 @@ async def dirty(session: AsyncSession, company: str | None = None) -> list[dict[
     query = select(t).order_by(t.c.company, t.c.store_id)
     if company is not None:
         query = query.where(t.c.company == company)
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+    return [_plain(r) for r in (await session.execute(query)).mappings()]
 
 
 async def due(
@@ -317,7 +325,7 @@ async def due(
         .order_by(t.c.first_marked_at, t.c.company, t.c.store_id)
         .limit(limit)
     )
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+    return [_plain(r) for r in (await session.execute(query)).mappings()]
 
 
 async def dirty_marks(session: AsyncSession, company: str, store_id: str) -> int | None:
@@ -343,7 +351,9 @@ async def record_manifest(session: AsyncSession, entry: dict[str, Any]) -> None:
     query = _upsert(session, t).values(**entry)
     query = query.on_conflict_do_update(
         index_elements=[t.c.company, t.c.store_id],
-        set_={k: query.excluded[k] for k in ("path", "sha256", "bytes", "products", "generated_at")},
+        set_={
+            k: query.excluded[k] for k in ("path", "sha256", "bytes", "products", "generated_at")
+        },
     )
     await session.execute(query)
 
@@ -353,11 +363,13 @@ async def manifest(session: AsyncSession, company: str | None = None) -> list[di
     query = select(t).order_by(t.c.company, t.c.store_id)
     if company is not None:
         query = query.where(t.c.company == company)
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+    return [_plain(r) for r in (await session.execute(query)).mappings()]
 
 
-async def manifest_entry(session: AsyncSession, company: str, store_id: str) -> dict[str, Any] | None:
+async def manifest_entry(
+    session: AsyncSession, company: str, store_id: str
+) -> dict[str, Any] | None:
     t = models.manifest
     query = select(t).where(t.c.company == company, t.c.store_id == store_id)
     row = (await session.execute(query)).mappings().first()
-    return dict(row) if row is not None else None
+    return _plain(row) if row is not None else None

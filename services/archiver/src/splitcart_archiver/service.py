@@ -17,12 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from splitcart_archiver import repository
-from splitcart_archiver.builder import BuiltArchive, ProductCache, build_company, build_store
-from splitcart_archiver.models import COMPANY_ARCHIVE
-from splitcart_archiver.settings import ArchiverSettings
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
 from splitcart_shared.errors import DomainError, NotFound
@@ -37,6 +31,12 @@ from splitcart_shared.events import (
 )
 from splitcart_shared.logging import get_logger
 from splitcart_shared.outbox import Outbox
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_archiver import repository
+from splitcart_archiver.builder import BuiltArchive, ProductCache, build_company, build_store
+from splitcart_archiver.models import COMPANY_ARCHIVE
+from splitcart_archiver.settings import ArchiverSettings
 
 log = get_logger(__name__)
 
@@ -124,7 +124,7 @@ class Archiver:
 
     @property
     def root(self) -> Path:
-        return self.settings.archive_root
+        return Path(self.settings.archive_root)
 
     async def build(
         self,
@@ -173,7 +173,9 @@ class Archiver:
                 raise NotFound(f"no company {company!r}", company=company)
             if store is not None:
                 assert company is not None
-                return [Target(company, store, await repository.dirty_marks(session, company, store))]
+                return [
+                    Target(company, store, await repository.dirty_marks(session, company, store))
+                ]
             targets: list[Target] = []
             for name in companies:
                 targets.append(Target(name, COMPANY_ARCHIVE))
@@ -209,7 +211,9 @@ class Archiver:
             await self._forget(target)
             return None
         await self._record(target, archive)
-        log.info("archive.built", company=target.company, store_id=target.store_id, bytes=archive.bytes)
+        log.info(
+            "archive.built", company=target.company, store_id=target.store_id, bytes=archive.bytes
+        )
         return archive
 
     async def _write(self, target: Target, cache: ProductCache) -> BuiltArchive:
@@ -249,7 +253,7 @@ def _by_company(targets: Iterable[Target]) -> list[tuple[str, list[Target]]]:
 
 def _event(archive: BuiltArchive) -> ArchiveBuilt:
     return ArchiveBuilt(
-        company=archive.company,  # type: ignore[arg-type]
+        company=archive.company,
         store_id=archive.store_id or None,
         path=archive.path,
         sha256=archive.sha256,

@@ -8,9 +8,8 @@ part of this service's migrations. Their meaning is documented by the owners:
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Float, Integer, Table, Text
-
 from splitcart_shared.db import naming_metadata
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Float, Integer, Table, Text
 
 metadata = naming_metadata()
 TIMESTAMP = DateTime(timezone=True)

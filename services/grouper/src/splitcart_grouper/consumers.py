@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from splitcart_shared.bus import PoisonMessage
 from splitcart_shared.clock import clock
 from splitcart_shared.events import Envelope, Payload, StoreIngested, StoresDiscovered
 from splitcart_shared.logging import get_logger
 from splitcart_shared.runtime import Runtime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_grouper import repository
-from splitcart_grouper.service import Grouper, run_round
+from splitcart_grouper.service import Grouper, RoundReport, grouper_of, run_round
 from splitcart_grouper.settings import GrouperSettings
 
 log = get_logger(__name__)
@@ -75,14 +74,19 @@ async def _either(one: asyncio.Event, other: asyncio.Event) -> None:
             w.cancel()
 
 
-async def run_due_rounds(grouper: Grouper) -> None:
+async def run_due_rounds(target: Runtime | Grouper) -> list[RoundReport]:
+    """A round for every company with dirty stores (what the worker does each tick);
+    a company whose round fails is logged and left dirty for the next tick."""
+    grouper = grouper_of(target)
     async with grouper.db.read() as session:
-        due = await repository.dirty_counts(session)
-    for company, _count, _oldest in due:
+        due = await repository.dirty_companies(session)
+    reports = []
+    for company in due:
         try:
-            await run_round(grouper, company)
+            reports.append(await run_round(grouper, company))
         except Exception:
             log.exception("grouping.round_failed", company=company)
+    return reports
 
 
 async def setup(runtime: Runtime) -> None:

@@ -91,7 +91,9 @@ async def load_company(session: AsyncSession, company: str) -> CompanyData:
     return data
 
 
-async def refresh_stores(session: AsyncSession, data: CompanyData, store_ids: Iterable[str]) -> None:
+async def refresh_stores(
+    session: AsyncSession, data: CompanyData, store_ids: Iterable[str]
+) -> None:
     """Re-read the whole current-price set of a few stores (new stores included)."""
     wanted = set(store_ids)
     if wanted - set(data.store_ids.values()):

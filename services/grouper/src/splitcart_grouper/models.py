@@ -8,6 +8,8 @@ the chain's own store id, as in events and in ``catalog.stores``.
 
 from __future__ import annotations
 
+from splitcart_shared.db import NAMING_CONVENTION
+from splitcart_shared.outbox import messaging_tables
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -24,9 +26,6 @@ from sqlalchemy import (
     text,
 )
 from sqlmodel import SQLModel
-
-from splitcart_shared.db import NAMING_CONVENTION
-from splitcart_shared.outbox import messaging_tables
 
 SCHEMA = "grouping"
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
@@ -119,8 +118,18 @@ evidence = Table(
     Column("matched", Boolean, nullable=False),
     schema=SCHEMA,
 )
-Index("ix_evidence_company_store_a_decided_at", evidence.c.company, evidence.c.store_a, evidence.c.decided_at)
-Index("ix_evidence_company_store_b_decided_at", evidence.c.company, evidence.c.store_b, evidence.c.decided_at)
+Index(
+    "ix_evidence_company_store_a_decided_at",
+    evidence.c.company,
+    evidence.c.store_a,
+    evidence.c.decided_at,
+)
+Index(
+    "ix_evidence_company_store_b_decided_at",
+    evidence.c.company,
+    evidence.c.store_b,
+    evidence.c.decided_at,
+)
 
 # --- the service's own working tables (not part of the archiver's contract) ------------
 

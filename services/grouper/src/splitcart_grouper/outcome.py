@@ -165,7 +165,7 @@ class Replay:
         self.record(d.evidence, d.group, "confirmed")
         self.events.append(
             GroupMemberConfirmed(
-                company=self.company,  # type: ignore[arg-type]
+                company=self.company,
                 group_id=d.group,
                 store_id=d.store,
                 anchor_store_id=self.anchors[d.group],
@@ -176,7 +176,7 @@ class Replay:
 
     def anchor_changed(self, d: AnchorChanged) -> GroupAnchorChanged:
         return GroupAnchorChanged(
-            company=self.company,  # type: ignore[arg-type]
+            company=self.company,
             group_id=d.group,
             old_anchor_store_id=d.old_anchor,
             new_anchor_store_id=d.new_anchor,
@@ -189,7 +189,7 @@ class Replay:
         self.record(d.evidence, d.old_group, "ejected" if d.reason == "mismatch" else d.reason)
         self.events.append(
             StoreEjected(
-                company=self.company,  # type: ignore[arg-type]
+                company=self.company,
                 store_id=d.store,
                 old_group_id=d.old_group,
                 new_group_id=d.new_group,
@@ -216,7 +216,7 @@ class Replay:
         self, into: str, gone: str, anchor: str, moved: Iterable[str], proof: Evidence
     ) -> GroupMerged:
         return GroupMerged(
-            company=self.company,  # type: ignore[arg-type]
+            company=self.company,
             into_group_id=into,
             from_group_id=gone,
             anchor_store_id=anchor,
@@ -226,7 +226,7 @@ class Replay:
 
     def rescrape(self, d: RescrapeRequested) -> StoreRescrapeRequested:
         return StoreRescrapeRequested(
-            company=self.company,  # type: ignore[arg-type]
+            company=self.company,
             store_id=d.store,
             reason=d.reason,
             group_id=d.group,
@@ -236,9 +236,7 @@ class Replay:
         self.evidence.append(evidence_row(self.company, proof, group_id, decision, self.now))
 
 
-def evidence_row(
-    company: str, proof: Evidence, group_id: str, decision: str, now: datetime
-) -> Row:
+def evidence_row(company: str, proof: Evidence, group_id: str, decision: str, now: datetime) -> Row:
     return {
         "company": company,
         "store_a": proof.store_a,
@@ -307,7 +305,12 @@ def _membership_changed(old: StoredMembership, row: Row) -> bool:
 
 
 def _reopen(
-    out: Outcome, company: str, store: str, placed: tuple[str, str, str], now: datetime, closed: bool
+    out: Outcome,
+    company: str,
+    store: str,
+    placed: tuple[str, str, str],
+    now: datetime,
+    closed: bool,
 ) -> None:
     if closed:
         out.history_closed.append(store)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from splitcart_shared.clock import utc
 from splitcart_shared.errors import DomainError, NotFound
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_grouper import repository
 from splitcart_grouper.engine import GroupingParams
@@ -40,7 +39,11 @@ async def list_groups(
     total = await repository.count_groups(session, company)
     items = [GroupSummary.model_validate({**r, "anchor_fresh": _fresh(r, oldest)}) for r in rows]
     return GroupPage(
-        items=items, total=total, limit=limit, offset=offset, next_offset=_next(offset, limit, total)
+        items=items,
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=_next(offset, limit, total),
     )
 
 
@@ -69,7 +72,9 @@ async def get_group(session: AsyncSession, group_id: str) -> GroupDetail:
 async def store_group(session: AsyncSession, company: str, store_id: str) -> StoreGroup:
     member = await repository.membership(session, company, store_id)
     if member is None:
-        raise NotFound(f"store {company}/{store_id} is in no group", company=company, store_id=store_id)
+        raise NotFound(
+            f"store {company}/{store_id} is in no group", company=company, store_id=store_id
+        )
     group = await repository.group(session, member["group_id"])
     assert group is not None  # the foreign key
     size = len(await repository.members_of(session, member["group_id"]))
@@ -93,18 +98,22 @@ async def effective_prices(
     current prices for products it has none of (``inferred_group``)."""
     store = await repository.catalog_store(session, company, store_id)
     if store is None:
-        raise NotFound(f"no store {company}/{store_id} in the catalog", company=company, store_id=store_id)
+        raise NotFound(
+            f"no store {company}/{store_id} in the catalog", company=company, store_id=store_id
+        )
     member = await repository.membership(session, company, store_id)
     group = await repository.group(session, member["group_id"]) if member else None
     anchor_id = group["anchor_store_id"] if group else store_id
     own = await repository.current_price_details(session, store["id"], oldest)
     items = [_price(r, "direct_scrape", store_id) for r in own]
     if anchor_id != store_id:
-        items += await _inferred(session, company, anchor_id, {r["product_id"] for r in own}, oldest)
+        items += await _inferred(
+            session, company, anchor_id, {r["product_id"] for r in own}, oldest
+        )
     items.sort(key=lambda p: p.product_id)
     direct = len(own)
     return EffectivePricePage(
-        company=company,  # type: ignore[arg-type]
+        company=company,
         store_id=store_id,
         group_id=group["id"] if group else None,
         anchor_store_id=anchor_id,
@@ -163,7 +172,7 @@ async def compare(
     odd = [_pair(x, y) for x, y in shared if x["price_cents"] != y["price_cents"]]
     smaller = min(len(rows_a), len(rows_b))
     return Comparison(
-        company=company,  # type: ignore[arg-type]
+        company=company,
         a=a,
         b=b,
         current_a=len(rows_a),
@@ -177,11 +186,16 @@ async def compare(
     )
 
 
-async def _current(session: AsyncSession, company: str, store_id: str, oldest: datetime) -> list[Row]:
+async def _current(
+    session: AsyncSession, company: str, store_id: str, oldest: datetime
+) -> list[Row]:
     store = await repository.catalog_store(session, company, store_id)
     if store is None:
-        raise NotFound(f"no store {company}/{store_id} in the catalog", company=company, store_id=store_id)
-    return await repository.current_price_details(session, store["id"], oldest)
+        raise NotFound(
+            f"no store {company}/{store_id} in the catalog", company=company, store_id=store_id
+        )
+    rows: list[Row] = await repository.current_price_details(session, store["id"], oldest)
+    return rows
 
 
 def _within(x: Row, y: Row, window: timedelta) -> bool:

@@ -6,12 +6,12 @@ Nothing here commits: the caller's transaction (one message, one request, one ro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from splitcart_shared.clock import utc
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -30,9 +30,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
-
-from splitcart_shared.clock import utc
 
 from splitcart_grouper.catalog import catalog_companies, current_prices, products, stores
 from splitcart_grouper.models import (
@@ -52,10 +49,10 @@ _IN_CHUNK = 500  # bound parameter lists (SQLite allows ~32k variables per state
 
 
 def _dialect(session: AsyncSession) -> str:
-    return str(session.bind.dialect.name)
+    return str(session.get_bind().dialect.name)
 
 
-def _insert(session: AsyncSession, table: Any) -> Insert:
+def _insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
     """A dialect insert, so ``on_conflict_*`` is available on both backends."""
     if _dialect(session) == "postgresql":
         return postgresql.insert(table)
@@ -138,7 +135,9 @@ async def store_price_rows(session: AsyncSession, store_pks: Sequence[int]) -> P
     return np.concatenate(parts) if parts else _as_array([])
 
 
-async def current_price_details(session: AsyncSession, store_pk: int, oldest: datetime) -> list[Row]:
+async def current_price_details(
+    session: AsyncSession, store_pk: int, oldest: datetime
+) -> list[Row]:
     """A store's current prices (listed, priced, observed since ``oldest``) with products."""
     query = (
         select(
@@ -166,16 +165,6 @@ async def current_price_details(session: AsyncSession, store_pk: int, oldest: da
     )
     rows = (await session.execute(query)).mappings().all()
     return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
-
-
-async def last_scraped(session: AsyncSession, company: str, store_ids: Sequence[str]) -> dict[str, datetime]:
-    found: dict[str, datetime] = {}
-    for chunk in _chunks(list(store_ids)):
-        query = select(stores.c.store_id, stores.c.last_scraped_at).where(
-            stores.c.company == company, stores.c.store_id.in_(chunk)
-        )
-        found.update({sid: utc(at) for sid, at in await session.execute(query) if at is not None})
-    return found
 
 
 # --- grouping state ----------------------------------------------------------------------
@@ -215,12 +204,11 @@ async def upsert_memberships(session: AsyncSession, rows: list[Row]) -> None:
     if not rows:
         return
     stmt = _insert(session, memberships)
-    keys = ("group_id", "role", "joined_at", "last_confirmed_at", "consecutive_confirmations")
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["company", "store_id"],
-        set_={k: stmt.excluded[k] for k in (*keys, "awaiting_tie_break_from")},  # type: ignore[attr-defined]
+    keys = [c.name for c in memberships.columns if c.name not in ("company", "store_id")]
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["company", "store_id"], set_={k: stmt.excluded[k] for k in keys}
     )
-    await session.execute(stmt, rows)
+    await session.execute(upsert, rows)
 
 
 async def close_history(
@@ -259,10 +247,10 @@ async def mark_dirty(session: AsyncSession, rows: list[Row]) -> None:
     if not rows:
         return
     stmt = _insert(session, dirty_stores)
-    new = stmt.excluded  # type: ignore[attr-defined]
+    new = stmt.excluded
     rank_old = case(_KIND_RANK, value=dirty_stores.c.kind, else_=0)
     rank_new = case(_KIND_RANK, value=new.kind, else_=0)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    upsert = stmt.on_conflict_do_update(
         index_elements=["company", "store_id"],
         set_={
             "kind": case((rank_new >= rank_old, new.kind), else_=dirty_stores.c.kind),
@@ -271,15 +259,12 @@ async def mark_dirty(session: AsyncSession, rows: list[Row]) -> None:
         },
     )
     for chunk in _chunks(rows):
-        await session.execute(stmt, list(chunk))
+        await session.execute(upsert, list(chunk))
 
 
-async def dirty_counts(session: AsyncSession) -> list[tuple[str, int, datetime]]:
-    """Per company with dirty stores: how many, and the oldest mark."""
-    query = select(
-        dirty_stores.c.company, func.count(), func.min(dirty_stores.c.marked_at)
-    ).group_by(dirty_stores.c.company)
-    return [(c, int(n), utc(at)) for c, n, at in await session.execute(query)]
+async def dirty_companies(session: AsyncSession) -> list[str]:
+    query = select(dirty_stores.c.company).distinct().order_by(dirty_stores.c.company)
+    return [str(c) for c in await session.scalars(query)]
 
 
 async def dirty_of(session: AsyncSession, company: str) -> list[Row]:
@@ -287,7 +272,9 @@ async def dirty_of(session: AsyncSession, company: str) -> list[Row]:
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 
-async def clear_dirty(session: AsyncSession, company: str, marks: Sequence[tuple[str, str]]) -> None:
+async def clear_dirty(
+    session: AsyncSession, company: str, marks: Sequence[tuple[str, str]]
+) -> None:
     """Delete ``(store_id, mark)`` rows; a store marked again since keeps its newer row."""
     for chunk in _chunks(list(marks)):
         await session.execute(
@@ -301,7 +288,9 @@ async def clear_dirty(session: AsyncSession, company: str, marks: Sequence[tuple
 # --- API reads ------------------------------------------------------------------------
 
 
-async def group_summaries(session: AsyncSession, company: str, limit: int, offset: int) -> list[Row]:
+async def group_summaries(
+    session: AsyncSession, company: str, limit: int, offset: int
+) -> list[Row]:
     size = (
         select(func.count())
         .where(memberships.c.group_id == groups.c.id)
@@ -312,7 +301,9 @@ async def group_summaries(session: AsyncSession, company: str, limit: int, offse
         select(groups, size.label("size"), stores.c.last_scraped_at.label("anchor_last_scraped_at"))
         .outerjoin(
             stores,
-            and_(stores.c.company == groups.c.company, stores.c.store_id == groups.c.anchor_store_id),
+            and_(
+                stores.c.company == groups.c.company, stores.c.store_id == groups.c.anchor_store_id
+            ),
         )
         .where(groups.c.company == company)
         .order_by(size.desc(), groups.c.anchor_store_id)
@@ -369,15 +360,6 @@ async def latest_evidence(session: AsyncSession, company: str, store_id: str) ->
     return dict(row) if row else None
 
 
-async def history_of(session: AsyncSession, company: str, store_id: str) -> list[Row]:
-    query = (
-        select(membership_history)
-        .where(membership_history.c.company == company, membership_history.c.store_id == store_id)
-        .order_by(membership_history.c.valid_from, membership_history.c.id)
-    )
-    return [dict(r) for r in (await session.execute(query)).mappings()]
-
-
 # --- regroup jobs ---------------------------------------------------------------------
 
 
@@ -401,4 +383,3 @@ async def active_job(session: AsyncSession, company: str) -> Row | None:
     )
     row = (await session.execute(query.limit(1))).mappings().first()
     return dict(row) if row else None
-

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
 from splitcart_shared.clock import utc
 from splitcart_shared.events import Company
 

@@ -11,14 +11,13 @@ as a single replica because the matrices live in its memory.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
@@ -27,9 +26,16 @@ from splitcart_shared.events import GroupAnchorChanged
 from splitcart_shared.logging import get_logger
 from splitcart_shared.outbox import Outbox
 from splitcart_shared.runtime import Runtime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_grouper import engine, repository
-from splitcart_grouper.engine import Comparator, FastComparator, GroupingState, RoundResult
+from splitcart_grouper.engine import (
+    Comparator,
+    FastComparator,
+    GroupingParams,
+    GroupingState,
+    RoundResult,
+)
 from splitcart_grouper.loader import CompanyData, PriceCache, load_company, refresh_stores
 from splitcart_grouper.outcome import Outcome, Replay, StoredState, diff_state
 from splitcart_grouper.settings import GrouperSettings
@@ -154,10 +160,14 @@ def found_unknown(state: GroupingState, stores: Sequence[str]) -> list[engine.De
     return founded
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def _report(
     company: str, now: datetime, fresh: list[str], result: RoundResult, outcome: Outcome
 ) -> RoundReport:
-    kinds = Counter(type(d).__name__.lower() for d in result.decisions)
+    kinds = Counter(_snake(type(d).__name__) for d in result.decisions)
     return RoundReport(
         company=company,
         at=now,
@@ -217,35 +227,44 @@ class CountingComparator:
     """Delegates to a comparator and counts anchor turns, to report regroup progress."""
 
     def __init__(self, inner: Comparator, turns: int) -> None:
-        self.inner, self.params = inner, inner.params
+        self.inner: Comparator = inner
+        self.params: GroupingParams = inner.params
         self.turns, self.done = max(turns, 1), 0
 
     @property
     def fraction(self) -> float:
         return min(self.done / self.turns, 1.0)
 
+    # The engine is an untyped import for mypy here: name each result's type.
     def knows(self, store: str) -> bool:
-        return self.inner.knows(store)
+        known: bool = self.inner.knows(store)
+        return known
 
     def current_count(self, store: str) -> int:
-        return self.inner.current_count(store)
+        count: int = self.inner.current_count(store)
+        return count
 
     def latest(self, store: str) -> int:
-        return self.inner.latest(store)
+        tick: int = self.inner.latest(store)
+        return tick
 
     def compare(self, a: str, b: str) -> engine.Evidence:
         return self.inner.compare(a, b)
 
     def compare_many(self, a: str, others: Sequence[str]) -> list[engine.Evidence]:
-        return self.inner.compare_many(a, others)
+        found: list[engine.Evidence] = self.inner.compare_many(a, others)
+        return found
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
         # In a regroup, each anchor asks once at its merge turn.
         self.done += 1
-        return self.inner.matches(a, others)
+        matched: list[bool] = self.inner.matches(a, others)
+        return matched
 
 
-async def regroup(target: Runtime | Grouper, company: str, job_id: str | None = None) -> RegroupReport:
+async def regroup(
+    target: Runtime | Grouper, company: str, job_id: str | None = None
+) -> RegroupReport:
     """Re-analyse a company from scratch: reload its prices, regroup exhaustively, store
     the result (keeping a group's id when its anchor stays anchor) and announce changes."""
     grouper = grouper_of(target)
@@ -289,13 +308,18 @@ def keep_group_ids(stored: StoredState, result: RoundResult) -> RoundResult:
     anchor there, so a regroup that confirms the groups changes no ids."""
     old_by_anchor = {anchor: gid for gid, anchor in stored.anchors.items()}
     rename = {
-        gid: old_by_anchor[g.anchor] for gid, g in result.state.groups.items() if g.anchor in old_by_anchor
+        gid: old_by_anchor[g.anchor]
+        for gid, g in result.state.groups.items()
+        if g.anchor in old_by_anchor
     }
     groups = [
-        engine.Group(rename.get(gid, gid), g.anchor, set(g.stores)) for gid, g in result.state.groups.items()
+        engine.Group(rename.get(gid, gid), g.anchor, set(g.stores))
+        for gid, g in result.state.groups.items()
     ]
     renamed = RoundResult(GroupingState.from_groups(groups))
-    renamed.decisions = [_renamed(d, rename) for d in result.decisions if isinstance(d, engine.Merged)]
+    renamed.decisions = [
+        _renamed(d, rename) for d in result.decisions if isinstance(d, engine.Merged)
+    ]
     return renamed
 
 
@@ -329,7 +353,7 @@ async def persist_regroup(
 def _announce(stored: StoredState, gid: str, state: GroupingState) -> GroupAnchorChanged:
     group = state.groups[gid]
     return GroupAnchorChanged(
-        company=stored.company,  # type: ignore[arg-type]
+        company=stored.company,
         group_id=gid,
         old_anchor_store_id=stored.anchors.get(gid),
         new_anchor_store_id=group.anchor,
@@ -383,8 +407,13 @@ def new_job(company: str, caller: str) -> dict[str, Any]:
         "status": "queued",
         "phase": "queued",
         "progress": 0.0,
+        "stores": None,
+        "groups": None,
         "requested_by": caller,
+        "error": None,
         "created_at": clock.now(),
+        "started_at": None,
+        "finished_at": None,
     }
 
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
-
 from splitcart_shared.settings import CommonSettings
 
 from splitcart_grouper.engine import GroupingParams

@@ -50,8 +50,13 @@ def test_removing_a_store_keeps_the_others_intact() -> None:
 def test_current_summary_counts_only_recent_observations() -> None:
     prices = CompanyPrices()
     prices.upsert_store("s", np.arange(4), [1, 2, 3, 4], [tick(80), tick(50), tick(3), tick(3)])
-    count, first, last = prices.current_summary(prices.rows(["s"]), tick(72))[0]
+    count, first, last = prices.current_stats(tick(72))[prices.row("s")]
     assert (count, first, last) == (3, tick(50), tick(3))
+    prices.upsert_store("s", [1], [5], [tick(1)], replace=False)  # kept in step incrementally
+    assert prices.current_stats(tick(72))[prices.row("s")].tolist() == [3, tick(3), tick(1)]
+    assert prices.current_stats(tick(4))[prices.row("s")].tolist() == [3, tick(3), tick(1)]
+    assert prices.current_stats(tick(2))[prices.row("s")].tolist() == [1, tick(1), tick(1)]
+    assert prices.effective(tick(2))[prices.row("s")].tolist() == [NO_PRICE, 5, NO_PRICE, NO_PRICE]
 
 
 def test_bad_ingests_are_refused() -> None:

@@ -205,7 +205,7 @@ def scrape_event(store_id: str, rows: list[ProductRow], scraped_at: datetime) ->
         scraped_at=scraped_at,
         kind="full",
         expected_count=len(rows),
-        products=CompressedProducts.pack(list(rows)),  # type: ignore[arg-type]
+        products=CompressedProducts.pack([dict(row) for row in rows]),
     )
 
 

@@ -12,13 +12,19 @@ from splitcart_shared.logging import configure_logging
 from splitcart_ingest.service import replay as replay_snapshots
 from splitcart_ingest.settings import get_settings
 
-app = typer.Typer(help="Ingest: the catalog of stores, products and prices", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def ingest() -> None:
+    """Ingest: the catalog of stores, products and prices."""
 
 
 async def _replay(database_url: str, company: str | None, store_id: str | None) -> int:
     db = Database(database_url)
     try:
-        return await replay_snapshots(db, company, store_id)
+        applied: int = await replay_snapshots(db, company, store_id)
+        return applied
     finally:
         await db.dispose()
 

@@ -138,27 +138,60 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]
 
 
 DIFF_COLUMNS = ("product_id", "state", "old_valid_from", *PRICE_FIELDS)
+DETAIL_COLUMNS = (
+    "name",
+    "brand",
+    "size",
+    "barcode",
+    "category_path",
+    "url",
+    "image_url",
+    "match_key",
+)
+
+
+def details_changed_sql(ne: str) -> str:
+    return f"""(
+        p.name {ne} s.name OR p.brand {ne} s.brand OR p.size {ne} s.size
+        OR (s.barcode IS NOT NULL AND p.barcode {ne} s.barcode)
+        OR p.category_path {ne} s.category_path OR p.url {ne} s.url
+        OR p.image_url {ne} s.image_url)"""
 
 
 def refresh_products_sql(ne: str) -> str:
     """Known products whose details changed; a known barcode is never forgotten."""
     return f"""
-        UPDATE catalog.products AS p SET name = s.name, brand = s.brand, size = s.size,
-            barcode = COALESCE(s.barcode, p.barcode), category_path = s.category_path,
-            url = s.url, image_url = s.image_url, match_key = s.match_key, updated_at = :now
+        UPDATE catalog.products AS p SET {_PRODUCT_DETAILS.format(src="s")}, updated_at = :now
         FROM ingest_stage AS s
-        WHERE p.company = :company AND p.sku = s.sku AND (
-            p.name {ne} s.name OR p.brand {ne} s.brand OR p.size {ne} s.size
-            OR (s.barcode IS NOT NULL AND p.barcode {ne} s.barcode)
-            OR p.category_path {ne} s.category_path OR p.url {ne} s.url
-            OR p.image_url {ne} s.image_url)
+        WHERE p.company = :company AND p.sku = s.sku AND {details_changed_sql(ne)}
     """
 
 
-def diff_sql(ne: str) -> str:
-    """Each staged price against the store's current one: new, changed (or relisted), same."""
+def refresh_products_from_diff_sql(diff: str) -> str:
+    """The same refresh reading the diff, which already joined stage and products once."""
+    return f"""
+        UPDATE catalog.products AS p SET {_PRODUCT_DETAILS.format(src="d")}, updated_at = :now
+        FROM {diff} AS d WHERE d.details_changed AND p.id = d.product_id
+    """
+
+
+_PRODUCT_DETAILS = (
+    "name = {src}.name, brand = {src}.brand, size = {src}.size, "
+    "barcode = COALESCE({src}.barcode, p.barcode), category_path = {src}.category_path, "
+    "url = {src}.url, image_url = {src}.image_url, match_key = {src}.match_key"
+)
+
+
+def diff_sql(ne: str, with_details: bool = False) -> str:
+    """Each staged price against the store's current one: new, changed (or relisted), same.
+
+    ``with_details`` also carries the staged product details and whether they changed.
+    """
     changed = " OR ".join(f"cp.{f} {ne} s.{f}" for f in PRICE_FIELDS)
     fields = ", ".join(f"s.{f}" for f in PRICE_FIELDS)
+    if with_details:
+        details = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS)
+        fields += f", {details_changed_sql(ne)} AS details_changed, {details}"
     return f"""
         SELECT p.id AS product_id,
             CASE WHEN cp.product_id IS NULL THEN {NEW}
@@ -452,8 +485,8 @@ class Repository:
     async def _apply_prices_at_once(self, params: dict[str, Any]) -> PriceCounts:
         """Postgres: one statement; the diff is computed once and never materialised."""
         sql = f"""
-            WITH d AS MATERIALIZED ({diff_sql(self.ne)}),
-            refreshed AS ({refresh_products_sql(self.ne)}),
+            WITH d AS MATERIALIZED ({diff_sql(self.ne, with_details=True)}),
+            refreshed AS ({refresh_products_from_diff_sql("d")}),
             opened AS ({open_history_sql("d")}),
             upserted AS ({upsert_current_sql("d")}),
             seen AS ({see_current_sql("d")}),

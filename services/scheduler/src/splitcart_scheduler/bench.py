@@ -37,22 +37,22 @@ from splitcart_shared.testing import create_pg_database, drop_pg_database, uniqu
 BENCH_TOKEN = "bench-token-0123456789abcdef"
 
 
-def bench(stores: int = 4000, clients: int = 64, seconds: float = 10.0) -> None:
+def bench(stores: int = 4000, clients: int = 64, seconds: float = 10.0, workers: int = 1) -> None:
     """Lease throughput: prints JSON with leases_per_second, p50_ms, p99_ms, double_handouts."""
-    print(json.dumps(asyncio.run(run(stores, clients, seconds))))
+    print(json.dumps(asyncio.run(run(stores, clients, seconds, workers))))
 
 
-async def run(stores: int, clients: int, seconds: float) -> dict[str, Any]:
+async def run(stores: int, clients: int, seconds: float, workers: int = 1) -> dict[str, Any]:
     name = unique_name("splitcart_bench_scheduler_")
     url = await create_pg_database(name)
     try:
         await _prepare(url, stores, cap=clients)
-        with _server(url, cap=clients) as base_url:
+        with _server(url, cap=clients, workers=workers) as base_url:
             await _wait_ready(base_url)
             result = await _drive(base_url, clients, seconds)
     finally:
         await drop_pg_database(name)
-    return {"stores": stores, "clients": clients, **result}
+    return {"stores": stores, "clients": clients, "server_workers": workers, **result}
 
 
 async def _prepare(url: str, stores: int, cap: int) -> None:
@@ -99,8 +99,9 @@ def _free_port() -> int:
 class _server:
     """uvicorn in a child process, so the server and the clients each have their own core."""
 
-    def __init__(self, url: str, cap: int) -> None:
+    def __init__(self, url: str, cap: int, workers: int) -> None:
         self.port = _free_port()
+        self.workers = workers
         settings = _settings(url, cap)
         self.env = {
             **os.environ,
@@ -119,6 +120,7 @@ class _server:
             sys.executable, "-m", "uvicorn", "--factory", "splitcart_scheduler.bench:server_app",
             "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
             "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--workers", str(self.workers),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, env=self.env)
         return f"http://127.0.0.1:{self.port}"
@@ -214,7 +216,6 @@ async def _round(client: httpx.AsyncClient, n: int, tally: _Tally) -> None:
     done = await client.post(f"/v1/leases/{lease['token']}/complete")
     tally.complete_ms.append((time.perf_counter() - began) * 1000)
     if done.status_code != 200:
-        print("DEBUG", done.status_code, done.text[:300])
         tally.errors += 1
 
 

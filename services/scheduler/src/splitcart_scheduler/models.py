@@ -8,6 +8,8 @@ service whenever anything it depends on changes; the claim only has to walk one 
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -34,6 +36,23 @@ metadata = SQLModel.metadata
 messaging = messaging_tables(metadata, SCHEMA)
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Tier(IntEnum):
+    """Values of ``stores.priority``: the hand-out tiers, most urgent first."""
+
+    RESCRAPE = 1
+    NEVER_SCRAPED = 2
+    ANCHOR_REFRESH = 3
+    MEMBER_CHECK = 4  # handed out as a spot check
+
+
+REASONS: dict[int, str] = {
+    Tier.RESCRAPE: "rescrape_requested",
+    Tier.NEVER_SCRAPED: "never_scraped",
+    Tier.ANCHOR_REFRESH: "anchor_refresh",
+    Tier.MEMBER_CHECK: "member_check",
+}
 
 
 def _at(name: str, nullable: bool = True) -> Column[object]:

@@ -7,7 +7,7 @@ Nothing here commits: the caller's transaction is the unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_scheduler.models import lease_slots, stores
+from splitcart_scheduler.models import REASONS, Tier, lease_slots, stores
 
 S = stores.c
 L = lease_slots.c
@@ -218,22 +218,46 @@ async def set_placement(
     store_pk: int,
     priority: int | None,
     ready_at: datetime | None,
-    **extra: Any,
+    retry_after: datetime | None = None,
+    *,
+    with_retry: bool = False,
 ) -> None:
-    await session.execute(
-        update(stores).where(S.id == store_pk).values(priority=priority, ready_at=ready_at, **extra)
-    )
+    """Place one store; ``with_retry`` also records when it may be retried."""
+
+    def build() -> Any:
+        values: dict[str, Any] = {"priority": bindparam("p"), "ready_at": bindparam("r")}
+        if with_retry:
+            values["retry_after"] = bindparam("retry", type_=S.retry_after.type)
+        return update(stores).where(S.id == bindparam("pk")).values(**values)
+
+    params = {"pk": store_pk, "p": priority, "r": ready_at, "retry": retry_after}
+    await session.execute(_prebuilt(f"place-{with_retry}", build), params)
 
 
 # --- leases ---------------------------------------------------------------------------------
+#
+# The hot path (claim, heartbeat, complete, fail) runs prebuilt statements with bound
+# parameters: building and cache-keying a statement of this size costs more CPU than
+# executing it.
+
+_PREBUILT: dict[str, Any] = {}
 
 
-def _handout(now: datetime, companies: Sequence[str] | None) -> Select[Any]:
-    """The best store to hand out now: due, not under a live lease, a slot free in its company.
+def _prebuilt(key: str, build: Callable[[], Any]) -> Any:
+    statement = _PREBUILT.get(key)
+    if statement is None:
+        statement = _PREBUILT[key] = build()
+    return statement
+
+
+def _handout(filtered: bool) -> Select[Any]:
+    """The best store to hand out at ``:now``: due, not under a live lease, and a slot free
+    in its company (``:companies`` only, when ``filtered``).
 
     A store whose lease expired may be taken over even when its company has no free slot: it
     still occupies one, which simply passes to the new holder.
     """
+    now = bindparam("now")
     free_slot = exists().where(L.company == S.company, L.store_pk.is_(None), ~L.retired)
     query = (
         select(S.id, S.company, S.lease_token.label("old_token"))
@@ -246,28 +270,22 @@ def _handout(now: datetime, companies: Sequence[str] | None) -> Select[Any]:
         .order_by(S.priority, S.ready_at)
         .limit(1)
     )
-    if companies:
-        query = query.where(S.company.in_(list(companies)))
+    if filtered:
+        query = query.where(S.company.in_(bindparam("companies", expanding=True)))
     return query
 
 
-def _lease_values(
-    token: str,
-    holder: str,
-    now: datetime,
-    expires: datetime,
-    spot_tier: int,
-    reasons: Mapping[int, str],
-) -> dict[str, Any]:
-    is_spot = S.priority == spot_tier
+def _lease_values() -> dict[str, Any]:
+    is_spot = S.priority == int(Tier.MEMBER_CHECK)
+    expires = bindparam("expires", type_=S.lease_expires_at.type)
     return {
-        "lease_token": token,
-        "lease_holder": holder,
-        "lease_granted_at": now,
+        "lease_token": bindparam("token"),
+        "lease_holder": bindparam("holder"),
+        "lease_granted_at": bindparam("now"),
         "lease_expires_at": expires,
-        "lease_heartbeat_at": now,
+        "lease_heartbeat_at": bindparam("now"),
         "lease_kind": case((is_spot, "spot"), else_="full"),
-        "lease_reason": case(*((S.priority == p, r) for p, r in reasons.items()), else_="due"),
+        "lease_reason": case(*((S.priority == p, r) for p, r in REASONS.items()), else_="due"),
         "spot_rotation": S.spot_rotation + case((is_spot, 1), else_=0),
         # While leased, a store is ready again only once its lease expires (reclaim).
         "ready_at": expires,
@@ -291,23 +309,21 @@ async def claim(
     now: datetime,
     expires: datetime,
     companies: Sequence[str] | None,
-    spot_tier: int,
-    reasons: Mapping[int, str],
 ) -> Claim:
-    values = _lease_values(token, holder, now, expires, spot_tier, reasons)
+    params: dict[str, Any] = {"token": token, "holder": holder, "now": now, "expires": expires}
+    if companies:
+        params["companies"] = list(companies)
     if _is_postgres(session):
-        return await _claim_postgres(session, now, companies, values)
-    return await _claim_serialised(session, now, companies, values)
+        return await _claim_postgres(session, params, bool(companies))
+    return await _claim_serialised(session, params, bool(companies))
 
 
-async def _claim_postgres(
-    session: AsyncSession, now: datetime, companies: Sequence[str] | None, values: dict[str, Any]
-) -> Claim:
+def _build_claim_postgres(filtered: bool) -> Any:
     """One statement: lock the best candidate store and a free slot of its company, both
     skipping rows that concurrent claims hold, then occupy the slot and lease the store.
     A row taken by a claim that committed meanwhile is re-checked under its lock, so neither
     a store nor a slot is ever handed out twice."""
-    pick = _handout(now, companies).with_for_update(of=stores, skip_locked=True).cte("pick")
+    pick = _handout(filtered).with_for_update(of=stores, skip_locked=True).cte("pick")
     slot = (
         select(L.company, L.slot)
         .where(L.company == pick.c.company, L.store_pk.is_(None), ~L.retired)
@@ -318,7 +334,8 @@ async def _claim_postgres(
     )
     take = (
         update(lease_slots)
-        .where(L.company == slot.c.company, L.slot == slot.c.slot, slot.c.company == pick.c.company)
+        .where(L.company == slot.c.company, L.slot == slot.c.slot)
+        .where(slot.c.company == pick.c.company)
         .values(store_pk=pick.c.id)
         .returning(L.slot)
         .cte("take")
@@ -326,24 +343,25 @@ async def _claim_postgres(
     leased = (
         update(stores)
         .where(S.id == pick.c.id, or_(pick.c.old_token.is_not(None), exists(select(take.c.slot))))
-        .values(**values)
+        .values(**_lease_values())
         .returning(*LEASE_COLUMNS)
         .cte("leased")
     )
-    stmt = select(pick.c.id.label("picked"), leased).select_from(
-        pick.outerjoin(leased, true())
-    )
-    row = (await session.execute(stmt)).mappings().first()
+    return select(pick.c.id.label("picked"), leased).select_from(pick.outerjoin(leased, true()))
+
+
+async def _claim_postgres(session: AsyncSession, params: dict[str, Any], filtered: bool) -> Claim:
+    stmt = _prebuilt(f"claim-pg-{filtered}", lambda: _build_claim_postgres(filtered))
+    row = (await session.execute(stmt, params)).mappings().first()
     if row is None:
         return Claim(False, None)
     return Claim(True, row if row["lease_token"] is not None else None)
 
 
-async def _claim_serialised(
-    session: AsyncSession, now: datetime, companies: Sequence[str] | None, values: dict[str, Any]
-) -> Claim:
+async def _claim_serialised(session: AsyncSession, params: dict[str, Any], filtered: bool) -> Claim:
     """SQLite: the transaction holds the database's write lock, so read-then-write is safe."""
-    pick = (await session.execute(_handout(now, companies))).first()
+    pick_stmt = _prebuilt(f"pick-{filtered}", lambda: _handout(filtered))
+    pick = (await session.execute(pick_stmt, params)).first()
     if pick is None:
         return Claim(False, None)
     if pick.old_token is None:
@@ -356,17 +374,26 @@ async def _claim_serialised(
             .where(L.company == pick.company, L.slot == slot)
             .values(store_pk=pick.id)
         )
-    stmt = update(stores).where(S.id == pick.id).values(**values).returning(*LEASE_COLUMNS)
-    return Claim(True, (await session.execute(stmt)).mappings().first())
+    lease = _prebuilt(
+        "lease-one",
+        lambda: update(stores)
+        .where(S.id == bindparam("pk"))
+        .values(**_lease_values())
+        .returning(*LEASE_COLUMNS),
+    )
+    return Claim(True, (await session.execute(lease, {**params, "pk": pick.id})).mappings().first())
+
+
+def _live(token: Any, now: Any) -> ColumnElement[bool]:
+    return and_(S.lease_token == token, S.lease_expires_at > now)
 
 
 async def live_lease(session: AsyncSession, token: str, now: datetime) -> RowMapping | None:
-    rows = await session.execute(
-        select(S.id, S.company, S.store_id, S.lease_granted_at, S.lease_expires_at).where(
-            S.lease_token == token, S.lease_expires_at > now
-        )
+    stmt = _prebuilt(
+        "live-lease",
+        lambda: select(S.id, S.lease_granted_at).where(_live(bindparam("token"), bindparam("now"))),
     )
-    return rows.mappings().first()
+    return (await session.execute(stmt, {"token": token, "now": now})).mappings().first()
 
 
 async def lease_exists(session: AsyncSession, token: str) -> bool:
@@ -374,31 +401,55 @@ async def lease_exists(session: AsyncSession, token: str) -> bool:
 
 
 async def extend_lease(session: AsyncSession, token: str, now: datetime, expires: datetime) -> bool:
-    result = await session.execute(
-        update(stores)
-        .where(S.lease_token == token, S.lease_expires_at > now)
-        .values(lease_expires_at=expires, lease_heartbeat_at=now, ready_at=expires)
-        .returning(S.id)
-    )
-    return result.first() is not None
+    def build() -> Any:
+        expiry = bindparam("expires", type_=S.lease_expires_at.type)
+        return (
+            update(stores)
+            .where(_live(bindparam("token"), bindparam("now")))
+            .values(lease_expires_at=expiry, lease_heartbeat_at=bindparam("now"), ready_at=expiry)
+            .returning(S.id)
+        )
+
+    params = {"token": token, "now": now, "expires": expires}
+    return (await session.execute(_prebuilt("extend", build), params)).first() is not None
 
 
-async def release(
-    session: AsyncSession, token: str, now: datetime, values: Mapping[str, Any]
-) -> RowMapping | None:
-    """End a live lease (complete or fail) and apply ``values``; None if the token is stale."""
-    stmt = (
+def _release(values: Mapping[str, Any], postgres: bool) -> Any:
+    """End the lease named by ``:token`` if still live, returning the store's facts. On
+    Postgres the same statement frees the lease's slot (SQLite: :func:`free_slots`)."""
+    released = (
         update(stores)
-        .where(S.lease_token == token, S.lease_expires_at > now)
+        .where(_live(bindparam("token"), bindparam("now")))
         .values(**_CLEARED_LEASE, **values)
         .returning(*FACT_COLUMNS)
     )
-    return (await session.execute(stmt)).mappings().first()
+    if not postgres:
+        return released
+    released_cte = released.cte("released")
+    freed = (
+        update(lease_slots)
+        .where(L.store_pk == released_cte.c.id)
+        .values(store_pk=None)
+        .returning(L.slot)
+        .cte("freed")
+    )
+    return select(released_cte).add_cte(freed)
 
 
-def completion_values() -> dict[str, Any]:
+async def _run_release(
+    session: AsyncSession, key: str, values: Callable[[], Mapping[str, Any]], params: Mapping[str, Any]
+) -> RowMapping | None:
+    postgres = _is_postgres(session)
+    stmt = _prebuilt(f"{key}-{postgres}", lambda: _release(values(), postgres))
+    row = (await session.execute(stmt, dict(params))).mappings().first()
+    if row is not None and not postgres:
+        await free_slots(session, [int(row["id"])])
+    return row
+
+
+def _completed() -> dict[str, Any]:
     return {
-        # As fresh as when the scrape started: a rescrape requested while it ran still counts.
+        # As fresh as when the scrape started: a rescrape asked for meanwhile still stands.
         "last_completed_at": S.lease_granted_at,
         "last_completed_kind": S.lease_kind,
         "attempts": 0,
@@ -407,8 +458,21 @@ def completion_values() -> dict[str, Any]:
     }
 
 
-def failure_values(error: str) -> dict[str, Any]:
-    return {"attempts": S.attempts + 1, "last_error": error}
+def _failed() -> dict[str, Any]:
+    return {"attempts": S.attempts + 1, "last_error": bindparam("error")}
+
+
+async def release_completed(session: AsyncSession, token: str, now: datetime) -> RowMapping | None:
+    """End a live lease as done and free its slot; None if the token is stale."""
+    return await _run_release(session, "complete", _completed, {"token": token, "now": now})
+
+
+async def release_failed(
+    session: AsyncSession, token: str, now: datetime, error: str
+) -> RowMapping | None:
+    """End a live lease as failed (one more attempt) and free its slot; None if stale."""
+    params = {"token": token, "now": now, "error": error}
+    return await _run_release(session, "fail", _failed, params)
 
 
 async def release_expired(session: AsyncSession, now: datetime) -> list[RowMapping]:
@@ -425,9 +489,13 @@ async def free_slots(session: AsyncSession, store_pks: Sequence[int]) -> None:
     """Give the slots of ended leases back to their companies."""
     if not store_pks:
         return
-    await session.execute(
-        update(lease_slots).where(L.store_pk.in_(list(store_pks))).values(store_pk=None)
+    stmt = _prebuilt(
+        "free-slots",
+        lambda: update(lease_slots)
+        .where(L.store_pk.in_(bindparam("pks", expanding=True)))
+        .values(store_pk=None),
     )
+    await session.execute(stmt, {"pks": list(store_pks)})
 
 
 async def sync_slots(session: AsyncSession, caps: Mapping[str, int]) -> None:

@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import case, null
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import repository as repo
+from splitcart_scheduler.models import REASONS, Tier
 from splitcart_scheduler.settings import SchedulerSettings
 from splitcart_shared.clock import clock, utc
 from splitcart_shared.errors import Conflict, NotFound
@@ -37,21 +37,6 @@ from splitcart_shared.events import (
 from splitcart_shared.logging import get_logger
 
 log = get_logger(__name__)
-
-
-class Tier(IntEnum):
-    RESCRAPE = 1
-    NEVER_SCRAPED = 2
-    ANCHOR_REFRESH = 3
-    MEMBER_CHECK = 4
-
-
-REASONS: dict[int, str] = {
-    Tier.RESCRAPE: "rescrape_requested",
-    Tier.NEVER_SCRAPED: "never_scraped",
-    Tier.ANCHOR_REFRESH: "anchor_refresh",
-    Tier.MEMBER_CHECK: "member_check",
-}
 
 
 class StaleLease(Conflict):
@@ -229,8 +214,6 @@ async def grant_lease(
             now=now,
             expires=policy.lease_expiry(now, now),
             companies=companies,
-            spot_tier=int(Tier.MEMBER_CHECK),
-            reasons=REASONS,
         )
         if claim.lease is not None:
             lease = _lease_of(claim.lease)
@@ -290,7 +273,7 @@ class Released:
 
 async def complete(session: AsyncSession, policy: Policy, token: str) -> Released:
     now = clock.now()
-    row = await repo.release(session, token, now, repo.completion_values())
+    row = await repo.release_completed(session, token, now)
     if row is None:
         raise await _stale(session, token)
     await _after_release(session, policy, row)
@@ -302,7 +285,7 @@ async def fail(
     session: AsyncSession, policy: Policy, token: str, error: str, retryable: bool
 ) -> Released:
     now = clock.now()
-    row = await repo.release(session, token, now, repo.failure_values(error))
+    row = await repo.release_failed(session, token, now, error)
     if row is None:
         raise await _stale(session, token)
     retry_after = now + policy.backoff(int(row["attempts"]), retryable)
@@ -313,12 +296,15 @@ async def fail(
 
 
 async def _after_release(
-    session: AsyncSession, policy: Policy, row: Mapping[str, Any], **extra: Any
+    session: AsyncSession,
+    policy: Policy,
+    row: Mapping[str, Any],
+    retry_after: datetime | None = None,
 ) -> None:
-    facts = StoreFacts.from_row({**row, **extra})
+    with_retry = retry_after is not None
+    facts = StoreFacts.from_row({**row, "retry_after": retry_after} if with_retry else row)
     priority, ready = placement(facts, policy)
-    await repo.set_placement(session, facts.id, priority, ready, **extra)
-    await repo.free_slots(session, [facts.id])
+    await repo.set_placement(session, facts.id, priority, ready, retry_after, with_retry=with_retry)
 
 
 async def reclaim_expired(session: AsyncSession, policy: Policy) -> int:
@@ -488,7 +474,7 @@ async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRej
     retry_after = clock.now() + policy.backoff(int(row["attempts"]))
     facts = StoreFacts.from_row({**row, "retry_after": retry_after})
     priority, ready = placement(facts, policy)
-    await repo.set_placement(session, store_pk, priority, ready, retry_after=retry_after)
+    await repo.set_placement(session, store_pk, priority, ready, retry_after, with_retry=True)
     log.warning("scrape.rejected", store_id=event.store_id, company=event.company,
                 reason=event.reason, attempts=row["attempts"])
 

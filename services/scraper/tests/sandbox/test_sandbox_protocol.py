@@ -254,3 +254,31 @@ async def test_iga_locator_lists_stores_without_a_shop_and_unknown_coordinates(
         headers=shopper.iga_headers(offline["storeId"]),
     )
     assert response.status_code == 404
+
+
+# --- bad input --------------------------------------------------------------------------
+async def test_invalid_requests_get_a_specific_4xx(shopper: Any, world: World) -> None:
+    cookies = {"wow-session": await shopper.wow_session()}
+    bad_body = await shopper.wow("POST", "/apis/ui/browse/category", cookies, content=b"{oops")
+    assert bad_body.status_code == 400
+    unknown = await shopper.wow_browse(cookies, "1-NOPE", 1)
+    assert unknown.status_code == 400 and unknown.json()["Success"] is False
+    bad_max = await shopper.wow(
+        "GET",
+        "/apis/ui/StoreLocator/Stores",
+        cookies,
+        params={"Max": "lots", "Division": "SUPERMARKETS"},
+    )
+    assert bad_max.status_code == 400
+    store = world.chains["aldi"].default_store.store_id
+    assert (await shopper.aldi_search("G0", "1", 0)).status_code == 400
+    assert (await shopper.aldi_search(store, "not-a-key", 0)).status_code == 400
+    rid = _open_store(world, "iga").retailer_store_id
+    no_session = await shopper.client.get(
+        f"/iga/api/storefront/stores/{rid}/categories/Pantry/search",
+        params={"take": 36, "skip": 0},
+        headers=shopper.iga_headers(rid),
+    )
+    assert no_session.status_code == 400
+    gql = await shopper.coles_gql("DropTables", {})
+    assert gql.status_code == 400

@@ -137,8 +137,8 @@ def run_round(
     """
     run = _Round(state.copy(), comparator, id_factory)
     run.admit(sorted(s for s in fresh if s not in run.state.group_of))
-    for gid in sorted(run.state.groups, key=lambda g: run.state.groups[g].anchor):
-        run.check_group(run.state.groups[gid], fresh)
+    for group in run.groups_to_check(fresh):
+        run.check_group(group, fresh)
     run.touched.update(s for s in fresh if run.state.is_anchor(s))
     run.merge(eligible=run.mergeable(), focus=None if merge_scope == "all" else run.touched)
     run.rehome(fresh)
@@ -170,6 +170,12 @@ class _Round:
             self.touched.add(store)
 
     # -- 1. health checks ---------------------------------------------------------------
+
+    def groups_to_check(self, fresh: Collection[str]) -> list[Group]:
+        """Groups with a fresh store or a tie-break that this batch may settle, by anchor."""
+        waiting = [m for m, asked in self.state.tie_breaks.items() if m in fresh or asked in fresh]
+        ids = {self.state.group_of[s] for s in [*fresh, *waiting] if s in self.state.group_of}
+        return sorted((self.state.groups[g] for g in ids), key=lambda g: g.anchor)
 
     def check_group(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> None:
         checked = self.to_check(group, fresh)
@@ -288,21 +294,34 @@ class _Round:
         One pass suffices: every pair of anchors still standing at the end was compared
         when the first of the two took its turn (the other was standing then too), and a
         match would have merged them. ``done`` holds anchors that had their turn, so no
-        pair is compared twice.
+        pair is compared twice. With a ``focus`` only pairs involving a focused anchor
+        are compared; their decisions are fetched up front, one batch per focused
+        anchor (data does not change while merging, so this decides nothing differently).
         """
         alive = {a for a in eligible if self.state.is_anchor(a)}
+        known = self.prefetch(alive, focus)
         done: set[str] = set()
         for a in sorted(alive, key=self.merge_order):
             if a not in alive:
                 continue
-            # With a focus, only pairs involving a focused anchor are compared.
             pool = alive if focus is None or a in focus else alive & focus
             rivals = sorted(pool - done - {a}, key=self.merge_order)
             done.add(a)
-            for b, ok in zip(rivals, self.cmp.matches(a, rivals), strict=True):
-                if ok and a in alive:
-                    gone = self.fold(self.state.group(a), self.state.group(b))
-                    alive.discard(gone)
+            unknown = [b for b in rivals if (a, b) not in known]
+            if unknown:
+                decided = self.cmp.matches(a, unknown)
+                known.update(zip(((a, b) for b in unknown), decided, strict=True))
+            for b in rivals:
+                if known[a, b] and a in alive:
+                    alive.discard(self.fold(self.state.group(a), self.state.group(b)))
+
+    def prefetch(self, alive: set[str], focus: set[str] | None) -> dict[tuple[str, str], bool]:
+        known: dict[tuple[str, str], bool] = {}
+        for f in sorted(alive & (focus or set()), key=self.merge_order):
+            others = sorted(alive - {f}, key=self.merge_order)
+            for b, ok in zip(others, self.cmp.matches(f, others), strict=True):
+                known[f, b] = known[b, f] = ok
+        return known
 
     def fold(self, one: Group, other: Group) -> str:
         """Merge the smaller group into the larger (equal sizes: lower anchor key wins)."""

@@ -26,6 +26,7 @@ shortcut, and every count behind a match or a reported evidence is exact.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -160,8 +161,8 @@ class ReferenceComparator:
 
 
 I64 = npt.NDArray[np.int64]
-_NEVER = np.iinfo(np.int32).max
-_IMPOSSIBLE = NO_PRICE - 1  # never equal to a stored cell
+_ZERO, _NEVER = np.int32(0), np.int32(np.iinfo(np.int32).max)
+_IMPOSSIBLE = np.int32(NO_PRICE - 1)  # never equal to a stored cell
 
 
 class FastComparator:
@@ -184,7 +185,6 @@ class FastComparator:
         # Clamped above NO_TIME so an empty cell can never count as current.
         self._oldest = max(ticks(now) - params.freshness_seconds, NO_TIME + 1)
         self._block = block
-        self._summary = np.full((len(prices), 3), -1, np.int64)
         self._exact: dict[tuple[str, str], tuple[int, int, int]] = {}
 
     def knows(self, store: str) -> bool:
@@ -194,7 +194,7 @@ class FastComparator:
         return self._prices.latest_seen(store)
 
     def current_count(self, store: str) -> int:
-        return int(self._current(self._prices.rows([store]))[0, 0])
+        return int(self._prices.current_stats(self._oldest)[self._prices.row(store), 0])
 
     def compare(self, a: str, b: str) -> Evidence:
         return self.compare_many(a, [b])[0]
@@ -206,15 +206,14 @@ class FastComparator:
         return [evidence(a, b, *self._exact[a, b], params=self.params, exact=True) for b in others]
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
+        if not others:
+            return []
         alive = self._scan(a, list(others), prune=True)
         return [bool(x) for x in alive]
 
     def _current(self, rows: npt.NDArray[np.intp]) -> I64:
         """[count, first tick, last tick] of each row's current observations."""
-        missing = rows[self._summary[rows, 0] < 0]
-        if missing.size:
-            self._summary[missing] = self._prices.current_summary(missing, self._oldest)
-        return self._summary[rows]
+        return self._prices.current_stats(self._oldest)[rows]
 
     def _scan(self, a: str, others: list[str], prune: bool) -> npt.NDArray[np.bool_]:
         """Count ``a`` against ``others``; return which match.
@@ -226,7 +225,8 @@ class FastComparator:
         """
         rows = self._prices.rows(others)
         ra = self._prices.row(a)
-        mine, theirs = self._current(np.array([ra]))[0], self._current(rows)
+        stats = self._prices.current_stats(self._oldest)
+        mine, theirs = stats[ra], stats[rows]
         smaller = np.minimum(theirs[:, 0], mine[0])
         # Both stores' current observations within one window: every shared product is
         # paired, so the per-product time test can be skipped (exactly the same counts).
@@ -234,9 +234,9 @@ class FastComparator:
         uniform = span <= self.params.pairing_seconds
         alive = smaller >= self.params.min_shared if prune else np.ones(len(rows), np.bool_)
         shared, mism = self._count(ra, rows, alive, smaller, uniform, prune)
-        for b, s, m, n, ok in zip(others, shared, mism, smaller, alive, strict=True):
-            if ok:
-                self._exact[a, b] = self._exact[b, a] = (int(s), int(m), int(n))
+        for i in np.flatnonzero(alive).tolist():
+            counts = (int(shared[i]), int(mism[i]), int(smaller[i]))
+            self._exact[a, others[i]] = self._exact[others[i], a] = counts
         return alive & self.params.matched_many(shared, mism, smaller)
 
     def _count(
@@ -252,19 +252,20 @@ class FastComparator:
         budget = self.params.allowed_mismatches_many(smaller)
         shared = np.zeros(len(rows), np.int64)
         mism = np.zeros(len(rows), np.int64)
+        live = np.flatnonzero(alive)
         for cols in _blocks(price.shape[1], self._block):
-            live = np.flatnonzero(alive)
             if live.size == 0:
                 break
             mine = price[ra, cols]
             if mine.max(initial=NO_PRICE) < 0:
                 continue
-            theirs = price[rows[live], cols]
-            both, same = self._block_counts(ra, rows[live], cols, mine, theirs, uniform[live])
+            both, same = self._block_counts(ra, rows[live], cols, mine, uniform[live])
             shared[live] += both
             mism[live] += both - same
             if prune:
-                alive[live] = mism[live] <= budget[live]
+                keep = mism[live] <= budget[live]
+                alive[live[~keep]] = False
+                live = live[keep]
         return shared, mism
 
     def _block_counts(
@@ -273,15 +274,15 @@ class FastComparator:
         rows: npt.NDArray[np.intp],
         cols: slice,
         mine: npt.NDArray[np.int32],
-        theirs: npt.NDArray[np.int32],
         uniform: npt.NDArray[np.bool_],
-    ) -> tuple[I64, I64]:
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Shared and equal counts of one block. Where a has no current price, the
         threshold is unreachable and the wanted price impossible, so each count is one
         comparison against a per-column vector."""
+        theirs = self._prices.effective(self._oldest)[rows, cols]
         current = mine >= 0
-        floor = np.where(current, 0, _NEVER).astype(np.int32)
-        wanted = np.where(current, mine, _IMPOSSIBLE).astype(np.int32)
+        floor = np.where(current, _ZERO, _NEVER)
+        wanted = np.where(current, mine, _IMPOSSIBLE)
         if uniform.all():
             return _rowsum(theirs >= floor), _rowsum(theirs == wanted)
         seen = self._prices.seen
@@ -290,10 +291,12 @@ class FastComparator:
         return _rowsum(both), _rowsum((theirs == wanted) & paired)
 
 
-def _rowsum(mask: npt.NDArray[np.bool_]) -> I64:
-    return np.asarray(np.count_nonzero(mask, axis=1), dtype=np.int64)
+def _rowsum(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+    counted: npt.NDArray[np.intp] = np.count_nonzero(mask, axis=1)
+    return counted
 
 
+@functools.cache
 def _blocks(width: int, first: int) -> list[slice]:
     """Slices of ``first``, 4x and 16x ``first`` products, then the rest in one: most
     non-matches leave within the first two, survivors pay for few gathers."""

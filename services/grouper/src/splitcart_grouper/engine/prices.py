@@ -63,6 +63,7 @@ class CompanyPrices:
         self._price: I32 = np.full((max(capacity, 1), max(n_products, 1)), NO_PRICE, np.int32)
         self._seen: I32 = np.full_like(self._price, NO_TIME)
         self._eff: I32 = np.full_like(self._price, NO_PRICE)
+        self._cur = np.zeros((self._price.shape[0], 3), np.int64)
         self._eff_oldest: int | None = None
         self._times: list[_Ticks] = []
         self._keys: list[str] = []
@@ -120,34 +121,43 @@ class CompanyPrices:
 
     def effective(self, oldest: int) -> I32:
         """Prices observed at or after tick ``oldest``, :data:`NO_PRICE` elsewhere (a view)."""
+        self._sync(oldest)
+        return self._eff[: len(self._keys)]
+
+    def current_stats(self, oldest: int) -> npt.NDArray[np.int64]:
+        """Per row: [count, first tick, last tick] of the observations at or after
+        ``oldest`` (zeros when there are none), ``len(self) x 3`` (a view)."""
+        self._sync(oldest)
+        return self._cur[: len(self._keys)]
+
+    def _sync(self, oldest: int) -> None:
         n = len(self._keys)
         if self._eff_oldest is None:
             self._eff[:n] = np.where(self._seen[:n] >= oldest, self._price[:n], NO_PRICE)
+            if n:
+                self._cur[:n] = [t.since(oldest) for t in self._times]
         elif oldest != self._eff_oldest:
             lo, hi = sorted((oldest, self._eff_oldest))
-            for r in range(n):
+            first = np.fromiter((t.first for t in self._times), np.int64, n)
+            last = np.fromiter((t.latest for t in self._times), np.int64, n)
+            for r in np.flatnonzero((first < hi) & (last >= lo)).tolist():
                 if self._times[r].any_between(lo, hi):
                     self._refresh(r, oldest)
         self._eff_oldest = oldest
-        return self._eff[:n]
 
     def _refresh(self, r: int, oldest: int) -> None:
         self._eff[r] = np.where(self._seen[r] >= oldest, self._price[r], NO_PRICE)
+        self._cur[r] = self._times[r].since(oldest)
 
     def row(self, store_key: str) -> int:
         return self._row[store_key]
 
     def rows(self, store_keys: list[str]) -> npt.NDArray[np.intp]:
-        return np.fromiter((self._row[k] for k in store_keys), np.intp, len(store_keys))
+        return np.array([self._row[k] for k in store_keys], np.intp)
 
     def latest_seen(self, store_key: str) -> int:
         """The newest observation tick of a store (0 if it has none): "how fresh its data is"."""
         return self._times[self._row[store_key]].latest
-
-    def current_summary(self, rows: npt.NDArray[np.intp], oldest: int) -> npt.NDArray[np.int64]:
-        """Per row: [count, first tick, last tick] of its observations at or after ``oldest``
-        (zeros when it has none). Cheap: reads the per-row tick summaries, not the matrix."""
-        return np.array([self._times[r].since(oldest) for r in rows], np.int64).reshape(-1, 3)
 
     def observations(self, store_key: str) -> tuple[I32, I32, I32]:
         """(product indices, price cents, ticks) of every priced cell of a store."""
@@ -195,6 +205,7 @@ class CompanyPrices:
             self._price[r] = self._price[last]
             self._seen[r] = self._seen[last]
             self._eff[r] = self._eff[last]
+            self._cur[r] = self._cur[last]
             self._times[r] = self._times[last]
             self._keys[r] = moved
             self._row[moved] = r
@@ -203,6 +214,7 @@ class CompanyPrices:
         self._price[last] = NO_PRICE
         self._seen[last] = NO_TIME
         self._eff[last] = NO_PRICE
+        self._cur[last] = 0
 
     def _ensure_row(self, store_key: str) -> int:
         if store_key in self._row:
@@ -229,7 +241,9 @@ class CompanyPrices:
         seen[:old_r, :old_c] = self._seen
         eff = np.full((rows, cols), NO_PRICE, np.int32)
         eff[:old_r, :old_c] = self._eff
-        self._price, self._seen, self._eff = price, seen, eff
+        cur = np.zeros((rows, 3), np.int64)
+        cur[:old_r] = self._cur
+        self._price, self._seen, self._eff, self._cur = price, seen, eff, cur
 
 
 class _Ticks:
@@ -243,8 +257,14 @@ class _Ticks:
 
     @classmethod
     def of(cls, seen_row: I32) -> _Ticks:
-        values, counts = np.unique(seen_row[seen_row != NO_TIME], return_counts=True)
-        return cls(values.astype(np.int32), np.cumsum(counts, dtype=np.int64))
+        ordered = np.sort(seen_row[seen_row != NO_TIME])
+        ends = np.append(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, ordered.size)
+        ends = ends[ends > 0]
+        return cls(ordered[ends - 1].astype(np.int32), ends.astype(np.int64))
+
+    @property
+    def first(self) -> int:
+        return int(self.values[0]) if self.values.size else 0
 
     @property
     def latest(self) -> int:

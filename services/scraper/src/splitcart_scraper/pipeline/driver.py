@@ -86,6 +86,11 @@ class Evaluation:
     rogues_ejected: dict[str, int]
 
 
+def min_shared_for(product_scale: float) -> int:
+    """The SPEC's ``min_shared`` (100) scaled to the catalogue sizes of a simulated world."""
+    return max(10, min(100, round(2000 * product_scale)))
+
+
 class Stack:
     """The sandbox and the services, started as processes."""
 
@@ -146,6 +151,9 @@ class Stack:
             "SPLITCART_SCRAPER_IDLE_SECONDS": "0.5",
             "SPLITCART_ARCHIVE_ROOT": str(out / "archives"),
             "SPLITCART_LOG_LEVEL": "WARNING",
+            # True Overlap needs enough shared products to decide; small simulated catalogues
+            # (Aldi at product scale 0.02 lists ~50 products) lower the SPEC's 100 in step.
+            "SPLITCART_MIN_SHARED": str(min_shared_for(cfg.product_scale)),
             "SPLITCART_VAR_DIR": str(out),
         }
         if cfg.distributed:

@@ -19,12 +19,13 @@ from splitcart_scraper.sandbox.catalogue import (
     unit_cents,
 )
 from splitcart_scraper.sandbox.common import (
+    PriceFields,
     Sandbox,
     join_json,
     json_bytes_response,
     json_response,
     money,
-    splice,
+    row_bytes,
     static_rows,
 )
 from splitcart_scraper.sandbox.geo import STATE_BY_CODE, haversine_km
@@ -55,6 +56,7 @@ class _Aldi:
         self.chain = sandbox.world.chains["aldi"]
         self.cat: Catalogue = self.chain.catalogue
         self.static = static_rows(self._static, self.cat.size)
+        self.fields = PriceFields(self._dynamic)
         sandbox.static_caches.append(self.static)
 
     def _store(self, request: Request) -> Store | None:
@@ -97,7 +99,8 @@ class _Aldi:
         idx = listed[offset : offset + limit]
         prices = self.sb.world.prices(store, idx, day).page()
         rows = [
-            splice(self._dynamic(i, k, prices), self.static[i]) for k, i in enumerate(idx.tolist())
+            row_bytes(self.fields.inner(i, k, prices), self.static[i])
+            for k, i in enumerate(idx.tolist())
         ]
         rows = self.sb.truncate("aldi", rows)
         meta = orjson.dumps(

@@ -15,12 +15,13 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import psutil
@@ -51,22 +52,25 @@ def run_bench(
 ) -> dict[str, Any]:
     """Serve the sandbox at ``scale``, fetch up to ``requests`` listing pages (or stop after
     ``seconds``) and return the bench JSON."""
-    port = _free_port()
-    server = _start_server(seed, scale, port)
-    sampler = _RssSampler(server.pid)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, server, startup_timeout)
-        sampler.start()
-        pages = _plan(base, seed, requests)
-        done, errors, elapsed = _drive(base, pages, concurrency, seconds)
-        counters = httpx.get(f"{base}/admin/counters").json()
-    finally:
-        sampler.stop()
-        peak = max(sampler.peak_mb, _hwm_mb(server.pid))
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(10)
+    with tempfile.TemporaryFile() as log:
+        port = _free_port()
+        server = _start_server(seed, scale, port, log)
+        sampler = _RssSampler(server.pid)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, server, startup_timeout, log)
+            sampler.start()
+            pages = _plan(base, seed, requests)
+            cpu_before = _cpu_seconds(sampler.process)
+            done, errors, elapsed = _drive(base, pages, concurrency, seconds)
+            server_cpu = _cpu_seconds(sampler.process) - cpu_before
+            counters = httpx.get(f"{base}/admin/counters").json()
+        finally:
+            sampler.stop()
+            peak = max(sampler.peak_mb, _hwm_mb(server.pid))
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(10)
     return {
         "bench": "sandbox",
         "seed": seed,
@@ -77,6 +81,9 @@ def run_bench(
         "seconds": round(elapsed, 3),
         "pages_per_second": round(done / elapsed, 1) if elapsed > 0 else 0.0,
         "peak_rss_mb": round(peak, 1),
+        # Load-independent: pages per second of the server's own CPU time.
+        "server_cpu_seconds": round(server_cpu, 3),
+        "pages_per_server_cpu_second": round(done / server_cpu, 1) if server_cpu > 0 else 0.0,
         "server_pages_counted": counters["pages"],
     }
 
@@ -99,7 +106,7 @@ def _free_port() -> int:
         return port
 
 
-def _start_server(seed: int, scale: float, port: int) -> subprocess.Popen[bytes]:
+def _start_server(seed: int, scale: float, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         "-m",
@@ -112,14 +119,16 @@ def _start_server(seed: int, scale: float, port: int) -> subprocess.Popen[bytes]
         "--port",
         str(port),
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float, log: IO[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError("sandbox server exited during start-up")
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"sandbox server exited during start-up:\n{tail}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base}/admin/clock", timeout=1.0).status_code == 200:
                 return
@@ -146,6 +155,11 @@ class _RssSampler:
         while not self._stop.wait(0.1):
             with contextlib.suppress(psutil.Error):
                 self.peak_mb = max(self.peak_mb, self.process.memory_info().rss / 2**20)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def _hwm_mb(pid: int) -> float:

@@ -22,13 +22,14 @@ from splitcart_scraper.sandbox.catalogue import (
     unit_cents,
 )
 from splitcart_scraper.sandbox.common import (
+    PriceFields,
     Sandbox,
     dollars,
     html_response,
     join_json,
     json_bytes_response,
     json_response,
-    splice,
+    row_bytes,
     static_rows,
 )
 from splitcart_scraper.sandbox.geo import haversine_km
@@ -81,6 +82,7 @@ class _Coles:
         self.build = build_id(sandbox.world.seed)
         self.key = subscription_key(sandbox.world.seed)
         self.static = static_rows(self._static, self.cat.size)
+        self.fields = PriceFields(self._dynamic)
         sandbox.static_caches.append(self.static)
         self.by_number = {s.number: s for s in self.chain.stores}
         self.by_slug = {self._slug_path(n): n.index for n in self.cat.nodes}
@@ -148,7 +150,8 @@ class _Coles:
         idx = listed[start : start + PAGE_SIZE]
         prices = self.sb.world.prices(store, idx, day).page()
         rows = [
-            splice(self._dynamic(i, k, prices), self.static[i]) for k, i in enumerate(idx.tolist())
+            row_bytes(self.fields.inner(i, k, prices), self.static[i])
+            for k, i in enumerate(idx.tolist())
         ]
         rows = self.sb.truncate("coles", rows)
         if rows and page % 2 == 1:

@@ -13,7 +13,7 @@ import orjson
 from starlette.responses import Response
 
 from splitcart_scraper.sandbox.faults import FaultInjector
-from splitcart_scraper.sandbox.world import Store, World
+from splitcart_scraper.sandbox.world import PagePrices, Store, World
 
 LISTING_ENDPOINTS = frozenset(
     {
@@ -105,16 +105,45 @@ def as_list(values: np.ndarray) -> list[Any]:
     return result
 
 
-def splice(dynamic: dict[str, Any], static: bytes) -> bytes:
-    """One JSON object from a per-request dict and a pre-serialised static object.
+class PriceFields:
+    """A chain's serialised price fields, cached by value.
+
+    They depend only on (product, price, regular price, special, available), which every
+    store of a zone shares on a day, so most rows of a page are cache hits. The cache is
+    simply dropped when it reaches ``limit`` entries, which bounds memory.
+    """
+
+    def __init__(
+        self, build: Callable[[int, int, PagePrices], dict[str, Any]], limit: int = 60_000
+    ) -> None:
+        self._build = build
+        self._limit = limit
+        self._cache: dict[tuple[int, int, int, bool, bool], bytes] = {}
+
+    def inner(self, product: int, k: int, prices: PagePrices) -> bytes:
+        """The fields as JSON object members, without braces."""
+        key = (
+            product,
+            prices.price[k],
+            prices.regular[k],
+            prices.on_special[k],
+            prices.available[k],
+        )
+        members = self._cache.get(key)
+        if members is None:
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            members = self._cache[key] = orjson.dumps(self._build(product, k, prices))[1:-1]
+        return members
+
+
+def row_bytes(members: bytes, static: bytes) -> bytes:
+    """One JSON object from per-request members and a pre-serialised static object.
 
     Catalogue fields never change, so they are serialised once per product and only the
     prices, availability and served store are encoded per request.
     """
-    head = orjson.dumps(dynamic)
-    if static == b"{}":
-        return head
-    return head[:-1] + b"," + static[1:]
+    return b"{" + members + b"," + static[1:]
 
 
 class LazyBytes:

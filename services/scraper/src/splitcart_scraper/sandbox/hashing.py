@@ -50,11 +50,33 @@ def _splitmix(x: U64) -> U64:
     return z ^ (z >> _S31)
 
 
+_MASK = (1 << 64) - 1
+
+
+def _splitmix_int(x: int) -> int:
+    z = (x + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def hash_keys(*parts: ArrayLike) -> U64:
-    """Hash broadcastable integer key arrays into uint64 (wrapping arithmetic is intended)."""
-    acc = np.zeros(1, dtype=np.uint64)
+    """Hash broadcastable integer key arrays into uint64 (wrapping arithmetic is intended).
+
+    Leading scalar keys are folded with plain integers; NumPy only runs once an array key
+    appears, so callers put array keys last to hash a page in one vectorised pass.
+    """
+    scalar = 0
+    rest = list(parts)
+    while rest:
+        head = rest[0]
+        if not isinstance(head, int | np.integer):
+            break
+        scalar = _splitmix_int(scalar ^ (int(head) & _MASK))
+        rest.pop(0)
+    acc = np.full(1, scalar, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for part in parts:
+        for part in rest:
             acc = _splitmix(acc ^ _as_u64(part))
     return acc
 

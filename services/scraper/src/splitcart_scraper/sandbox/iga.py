@@ -25,13 +25,14 @@ from splitcart_scraper.sandbox.catalogue import (
     unit_cents,
 )
 from splitcart_scraper.sandbox.common import (
+    PriceFields,
     Sandbox,
     dollars,
     join_json,
     json_bytes_response,
     json_response,
     money,
-    splice,
+    row_bytes,
     static_rows,
 )
 from splitcart_scraper.sandbox.geo import haversine_km
@@ -72,6 +73,7 @@ class _Iga:
         self.chain = sandbox.world.chains["iga"]
         self.cat: Catalogue = self.chain.catalogue
         self.static = static_rows(self._static, self.cat.size)
+        self.fields = PriceFields(self._dynamic)
         sandbox.static_caches.append(self.static)
         self.breadcrumbs = {n.index: self._crumbs(n) for n in self.cat.nodes}
 
@@ -135,7 +137,8 @@ class _Iga:
         idx = listed[skip : skip + take]
         prices = self.sb.world.prices(store, idx, day).page()
         items = [
-            splice(self._dynamic(i, k, prices), self.static[i]) for k, i in enumerate(idx.tolist())
+            row_bytes(self.fields.inner(i, k, prices), self.static[i])
+            for k, i in enumerate(idx.tolist())
         ]
         items = self.sb.truncate("iga", items)
         tail = orjson.dumps({"total": total, "count": len(items)})

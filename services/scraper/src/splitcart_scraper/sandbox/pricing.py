@@ -86,8 +86,8 @@ def zone_prices(
 ) -> PriceBlock:
     regular = zone_regular(seed, chain_key, zone, cat, idx, day)
     week = week_of(day)
-    on_special = uniform(seed, TAG_SPECIAL, zone.key, idx, week) < zone.special_rate
-    pick = (uniform(seed, TAG_DISCOUNT, zone.key, idx, week) * len(_DISCOUNTS)).astype(np.int64)
+    on_special = uniform(seed, TAG_SPECIAL, zone.key, week, idx) < zone.special_rate
+    pick = (uniform(seed, TAG_DISCOUNT, zone.key, week, idx) * len(_DISCOUNTS)).astype(np.int64)
     cut = shelf(regular * (1 - _DISCOUNTS[pick]))
     cut = np.minimum(cut, regular - 10)
     on_special &= cut > 0
@@ -97,4 +97,4 @@ def zone_prices(
 
 def fresh_local(seed: int, store_key: int, regular: I64, idx: I64, day: int) -> I64:
     """A store's own price for a fresh line, re-set weekly."""
-    return moved(regular, uniform(seed, TAG_FRESH_FACTOR, store_key, idx, week_of(day)))
+    return moved(regular, uniform(seed, TAG_FRESH_FACTOR, store_key, week_of(day), idx))

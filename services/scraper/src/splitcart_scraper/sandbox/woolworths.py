@@ -22,13 +22,14 @@ from splitcart_scraper.sandbox.catalogue import (
 )
 from splitcart_scraper.sandbox.common import (
     LazyBytes,
+    PriceFields,
     Sandbox,
     dollars,
     html_response,
     join_json,
     json_bytes_response,
     json_response,
-    splice,
+    row_bytes,
     static_rows,
 )
 from splitcart_scraper.sandbox.hashing import TAG_SPONSOR, uniform
@@ -143,6 +144,7 @@ _CONSTANT: dict[str, Any] = {
     "OfferId": None,
     "BundleProductGroups": None,
 }
+_NOT_AN_AD = b'"IsSponsoredAd":false,"AdID":null,"AdIndex":null,"AdStatus":null,'
 _PSEUDO_NODES = (
     ("1_SPECIALS", "Specials", "specials-group-specials"),
     ("1_EVERYDAYMARKET", "Everyday Market", "everyday-market"),
@@ -171,6 +173,7 @@ class _Woolworths:
         self.chain = sandbox.world.chains["woolworths"]
         self.cat: Catalogue = self.chain.catalogue
         self.static = static_rows(self._static, self.cat.size)
+        self.fields = PriceFields(self._dynamic)
         sandbox.static_caches.append(self.static)
         self.tails = LazyBytes(self._tail, self.cat.size)
         sandbox.static_caches.append(self.tails)
@@ -338,14 +341,24 @@ class _Woolworths:
 
     def _rows(self, store: Store, idx: np.ndarray, day: int, sponsored: str = "") -> list[bytes]:
         prices = self.sb.world.prices(store, idx, day).page()
+        served = b'"FulfilmentStoreId":%d,' % store.number
         out = []
         for k, i in enumerate(idx.tolist()):
-            dynamic = self._dynamic(i, k, prices, store.number)
-            if sponsored:
-                dynamic.update(
-                    IsSponsoredAd=True, AdID=f"{sponsored}-{k}", AdIndex=k, AdStatus="Active"
-                )
-            out.append(b'{"Products":[' + splice(dynamic, self.static[i]) + self.tails[i])
+            ad = (
+                _NOT_AN_AD
+                if not sponsored
+                else orjson.dumps(
+                    {
+                        "IsSponsoredAd": True,
+                        "AdID": f"{sponsored}-{k}",
+                        "AdIndex": k,
+                        "AdStatus": "Active",
+                    }
+                )[1:-1]
+                + b","
+            )
+            members = served + ad + self.fields.inner(i, k, prices)
+            out.append(b'{"Products":[' + row_bytes(members, self.static[i]) + self.tails[i])
         return out
 
     def _tail(self, i: int) -> bytes:
@@ -353,7 +366,7 @@ class _Woolworths:
         display = f"{name} {size_label(int(self.cat.kind[i]), int(self.cat.size_qty[i]))}"
         return b'],"Name":' + orjson.dumps(name) + b',"DisplayName":' + orjson.dumps(display) + b"}"
 
-    def _dynamic(self, i: int, k: int, p: PagePrices, store_no: int) -> dict[str, Any]:
+    def _dynamic(self, i: int, k: int, p: PagePrices) -> dict[str, Any]:
         available = bool(p.available[k])
         price_c = int(p.price[k])
         special = bool(p.on_special[k])
@@ -382,11 +395,6 @@ class _Woolworths:
             "InstoreIsAvailable": available,
             "IsPurchasable": available,
             "InstoreIsPurchasable": available,
-            "IsSponsoredAd": False,
-            "AdID": None,
-            "AdIndex": None,
-            "AdStatus": None,
-            "FulfilmentStoreId": store_no,
         }
 
     def _static(self, i: int) -> dict[str, Any]:
@@ -453,7 +461,10 @@ class _Woolworths:
         q = request.query_params
         division = q.get("Division", "SUPERMARKETS").upper()
         postcode = q.get("postcode", "*")
-        limit = int(q.get("Max", "10000") or 10000)
+        raw_max = q.get("Max", "10000") or "10000"
+        if not raw_max.isdigit():
+            return json_response({"Success": False, "Message": "Max must be an integer"}, 400)
+        limit = int(raw_max)
         day = self.sb.day()
         found = [
             _store_record(s)

@@ -251,7 +251,7 @@ class World:
         regular, price, special = block.regular, block.price, block.on_special
         if store.fresh_local:
             regular, price, special = self._fresh(store, cat, idx, day, block)
-        available = uniform(self.seed, TAG_AVAILABLE, store.key, idx, day) >= UNAVAILABLE_RATE
+        available = uniform(self.seed, TAG_AVAILABLE, store.key, day, idx) >= UNAVAILABLE_RATE
         return StorePrices(regular, price, special, available)
 
     def _mix_rrp(
