@@ -6,15 +6,14 @@ Postgres or RabbitMQ fails the run instead of skipping it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
-from splitcart_shared.db import Database
 from splitcart_shared import testing
+from splitcart_shared.db import Database
 
 
 def _unavailable(what: str) -> None:

@@ -12,17 +12,24 @@ from dataclasses import dataclass
 import aio_pika
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from splitcart_ingest.models import messaging as producer_tables
 from splitcart_scheduler.models import messaging as consumer_tables
 from splitcart_shared import testing
-from splitcart_shared.bus import Bus, InProcessBus, RabbitBus, RetryPolicy, Subscription, handle_once, decode
+from splitcart_shared.bus import (
+    Bus,
+    InProcessBus,
+    RabbitBus,
+    RetryPolicy,
+    Subscription,
+    decode,
+    handle_once,
+)
 from splitcart_shared.db import Database
 from splitcart_shared.events import Envelope, Payload, StoreRescrapeRequested
 from splitcart_shared.outbox import Outbox
 from splitcart_shared.relay import OutboxRelay
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base=0.001, cap=0.01)
 
@@ -48,7 +55,8 @@ async def _effects_table(db: Database) -> None:
 
 async def record_effect(session: AsyncSession, payload: Payload, envelope: Envelope) -> None:
     await session.execute(
-        text("INSERT INTO archive.bus_effects (event_id) VALUES (:e)"), {"e": str(envelope.event_id)}
+        text("INSERT INTO archive.bus_effects (event_id) VALUES (:e)"),
+        {"e": str(envelope.event_id)},
     )
 
 
@@ -106,7 +114,9 @@ async def _delete_queues(amqp_url: str, prefix: str) -> None:
 
 
 def subscription(stack: Stack) -> Subscription:
-    return Subscription("bustest", ["store.rescrape_requested"], record_effect, stack.db, consumer_tables)
+    return Subscription(
+        "bustest", ["store.rescrape_requested"], record_effect, stack.db, consumer_tables
+    )
 
 
 def event(store: str = "G1") -> StoreRescrapeRequested:
@@ -153,7 +163,11 @@ async def test_poison_message_is_dead_lettered_and_next_good_message_is_handled(
         await stack.bus.deliver_raw(sub, b'{"event_type": "store.rescrape_requested", "nonsense"')
         await stack.bus.deliver_raw(sub, good.to_bytes())
         async with stack.db.read() as session:
-            errors = (await session.execute(select(consumer_tables.dead_letters.c.error))).scalars().all()
+            errors = (
+                (await session.execute(select(consumer_tables.dead_letters.c.error)))
+                .scalars()
+                .all()
+            )
         assert len(errors) == 1 and errors[0].startswith("poison")
     else:
         assert stack.amqp_url is not None
@@ -218,7 +232,9 @@ async def test_consumer_that_dies_before_ack_gets_the_message_again_and_changes_
         from splitcart_shared.bus import declare_consumer_queue, declare_topology
 
         exchange = await declare_topology(channel, f"{prefix}.events", f"{prefix}.dead")
-        queue = await declare_consumer_queue(channel, exchange, f"{prefix}.dead", sub.queue_name, sub.routing_keys)
+        queue = await declare_consumer_queue(
+            channel, exchange, f"{prefix}.dead", sub.queue_name, sub.routing_keys
+        )
         envelope = Envelope.wrap(event(), producer="ingest")
         await bus.publish(envelope)
         message = await testing.wait_for(lambda: queue.get(no_ack=False, fail=False))
@@ -228,7 +244,9 @@ async def test_consumer_that_dies_before_ack_gets_the_message_again_and_changes_
         await bus.subscribe(sub)  # a new consumer gets the message again
         await testing.wait_for(lambda: _queue_empty(amqp_url, sub.queue_name))
         async with db.read() as session:
-            inbox = (await session.execute(select(func.count()).select_from(consumer_tables.inbox))).scalar_one()
+            inbox = (
+                await session.execute(select(func.count()).select_from(consumer_tables.inbox))
+            ).scalar_one()
         assert inbox == 1
         assert await effects(db) == [str(envelope.event_id)]
     finally:
@@ -242,9 +260,10 @@ async def _queue_empty(amqp_url: str, name: str) -> bool:
     async with conn:
         channel = await conn.channel()
         queue = await channel.declare_queue(name, durable=True, passive=True)
-        return queue.declaration_result.message_count == 0 and (
-            queue.declaration_result.consumer_count or 0
-        ) > 0
+        return (
+            queue.declaration_result.message_count == 0
+            and (queue.declaration_result.consumer_count or 0) > 0
+        )
 
 
 @pytest.mark.broker
@@ -306,10 +325,15 @@ async def test_consumer_is_restored_after_the_broker_connection_comes_back(
     db = Database(postgres_database)
     await _effects_table(db)
     consumer_bus = RabbitBus(
-        amqp_url.replace(":5672", f":{port}"), f"{prefix}.events", retry=FAST_RETRY, queue_prefix=prefix
+        amqp_url.replace(":5672", f":{port}"),
+        f"{prefix}.events",
+        retry=FAST_RETRY,
+        queue_prefix=prefix,
     )
     producer_bus = RabbitBus(amqp_url, f"{prefix}.events", retry=FAST_RETRY, queue_prefix=prefix)
-    stack = Stack("distributed", db, consumer_bus, Outbox(producer_tables, "ingest"), None, prefix, amqp_url)  # type: ignore[arg-type]
+    stack = Stack(
+        "distributed", db, consumer_bus, Outbox(producer_tables, "ingest"), None, prefix, amqp_url
+    )  # type: ignore[arg-type]
     try:
         await consumer_bus.subscribe(subscription(stack))
         await proxy.cut()

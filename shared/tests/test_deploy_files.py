@@ -1,11 +1,10 @@
-"""docker-compose.yml, the Dockerfile and the Kubernetes manifests, checked without a Docker engine."""
+"""docker-compose.yml, the Dockerfile and the Kubernetes manifests, checked without Docker."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
-
 from splitcart_shared.runtime import discover_services
 from splitcart_shared.settings import CommonSettings
 

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Depends
-
 from splitcart_shared import testing
 from splitcart_shared.auth import require
 from splitcart_shared.errors import NotFound
@@ -38,9 +37,10 @@ TOKENS = {
 
 async def test_healthz_metrics_and_openapi_answer(sqlite_database: str) -> None:
     app = create_service_app(definition(), CommonSettings(database_url=sqlite_database))
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         assert (await client.get("/readyz")).status_code == 200
         assert b"splitcart_" in (await client.get("/metrics")).content
@@ -50,17 +50,22 @@ async def test_healthz_metrics_and_openapi_answer(sqlite_database: str) -> None:
 async def test_mutating_endpoint_needs_a_token_with_write_scope(sqlite_database: str) -> None:
     settings = CommonSettings(database_url=sqlite_database, api_tokens=TOKENS)
     app = create_service_app(definition(), settings)
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         assert (await client.post("/v1/things/a")).status_code == 401
         bad = await client.post("/v1/things/a", headers={"Authorization": "Bearer " + "x" * 32})
         assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
-        read_only = await client.post("/v1/things/a", headers={"Authorization": "Bearer " + "v" * 32})
+        read_only = await client.post(
+            "/v1/things/a", headers={"Authorization": "Bearer " + "v" * 32}
+        )
         assert read_only.status_code == 403
         ok = await client.post("/v1/things/a", headers={"Authorization": "Bearer " + "s" * 32})
         assert ok.json() == {"name": "a", "caller": "scraper"}
-        missing = await client.post("/v1/things/missing", headers={"Authorization": "Bearer " + "s" * 32})
+        missing = await client.post(
+            "/v1/things/missing", headers={"Authorization": "Bearer " + "s" * 32}
+        )
         assert missing.status_code == 404
         assert missing.json()["error"] == {
             "code": "not_found",
@@ -86,9 +91,10 @@ async def test_readyz_goes_unready_when_postgres_is_unreachable_and_ready_after(
     port = await proxy.start()
     url = postgres_database.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
     app = create_service_app(definition(), CommonSettings(database_url=url, auth_disabled=True))
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         assert (await client.get("/readyz")).status_code == 200
         await proxy.cut()
         down = await client.get("/readyz")
@@ -104,9 +110,10 @@ async def test_readyz_goes_unready_when_sqlite_files_vanish_and_ready_after(
 ) -> None:
     directory = Path(sqlite_database.split("///", 1)[1]).parent
     app = create_service_app(definition(), CommonSettings(database_url=sqlite_database))
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         assert (await client.get("/readyz")).status_code == 200
         moved = tmp_path / "moved"
         shutil.move(directory, moved)

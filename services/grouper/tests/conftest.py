@@ -46,7 +46,7 @@ class Catalog:
         self.stores: dict[tuple[str, str], int] = {}
         self.products: dict[str, list[int]] = {}
 
-    async def company(self, company: str) -> None:
+    async def company(self, company: str, n_products: int = N_PRODUCTS) -> None:
         if company in self.products:
             return
         now = clock.now()
@@ -66,7 +66,7 @@ class Catalog:
                     "first_seen": now,
                     "updated_at": now,
                 }
-                for i in range(N_PRODUCTS)
+                for i in range(n_products)
             ]
             await s.execute(insert(catalog.products), rows)
             ids = await s.execute(
@@ -94,6 +94,29 @@ class Catalog:
                 )
             self.stores[company, store_id] = int(pk)
         return self.stores[company, store_id]
+
+    async def bulk_prices(self, company: str, rows: list[tuple[str, int, int, datetime]]) -> None:
+        """Many stores at once: (store_id, product position, cents, observed_at) rows."""
+        pks = {s: await self.store(company, s) for s in sorted({r[0] for r in rows})}
+        ids = self.products[company]
+        values = [
+            {
+                "store_pk": pks[s],
+                "product_id": ids[i],
+                "company": company,
+                "price_cents": cents,
+                "on_special": False,
+                "available": True,
+                "observed_at": at,
+                "first_seen": at,
+                "last_seen": at,
+                "valid_from": at,
+            }
+            for s, i, cents, at in rows
+        ]
+        async with self.db.transaction() as s:
+            for start in range(0, len(values), 5000):
+                await s.execute(insert(catalog.current_prices), values[start : start + 5000])
 
     async def prices(
         self,

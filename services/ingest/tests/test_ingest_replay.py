@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
 from splitcart_ingest import models
 from splitcart_ingest.cli import app
 from splitcart_ingest.service import replay
@@ -47,8 +48,13 @@ async def test_replay_of_one_store_leaves_the_others_alone(harness: Any) -> None
 async def test_the_replay_command_reports_what_it_replayed(harness: Any, database_url: str) -> None:
     await _history_of_changes(harness)
     env = {"SPLITCART_DATABASE_URL": database_url, "SPLITCART_LOG_LEVEL": "WARNING"}
-    result = await asyncio.to_thread(
-        CliRunner().invoke, app, ["replay", "--company", "coles"], env=env
-    )
+    logging_config = structlog.get_config()
+    try:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["replay", "--company", "coles"], env=env
+        )
+    finally:
+        # The command points logging at the runner's streams, which close after it.
+        structlog.configure(**logging_config)
     assert result.exit_code == 0, result.output
     assert "replayed 4 snapshots" in result.output

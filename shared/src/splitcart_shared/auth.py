@@ -23,7 +23,7 @@ def caller_for(settings: CommonSettings, header: str | None, scope: Scope) -> st
         if hmac.compare_digest(token.token, presented):
             if scope not in token.scopes:
                 raise Forbidden(f"token of {caller!r} lacks the {scope!r} scope")
-            return caller
+            return str(caller)
     raise Unauthorized("unknown bearer token")
 
 

@@ -19,7 +19,7 @@ import typer
 
 from splitcart_shared import testing
 from splitcart_shared.bus import RabbitBus, RetryPolicy, Subscription
-from splitcart_shared.db import Database
+from splitcart_shared.db import Database, naming_metadata
 from splitcart_shared.events import (
     CompressedProducts,
     Envelope,
@@ -29,7 +29,6 @@ from splitcart_shared.events import (
     StoreScraped,
 )
 from splitcart_shared.outbox import Outbox, messaging_tables
-from splitcart_shared.db import naming_metadata
 from splitcart_shared.relay import OutboxRelay
 
 # Private tables in the scratch database: the bench must not depend on any service's schema.
@@ -70,7 +69,9 @@ async def _run(amqp_url: str, count: int, payload_of: Any, batch: int) -> dict[s
     url = await testing.create_pg_database(name)
     db = Database(url, pool_size=20)
     prefix = testing.unique_name("benchbus")
-    bus = RabbitBus(amqp_url, f"{prefix}.events", prefetch=200, retry=RetryPolicy(), queue_prefix=prefix)
+    bus = RabbitBus(
+        amqp_url, f"{prefix}.events", prefetch=200, retry=RetryPolicy(), queue_prefix=prefix
+    )
     committed: dict[str, float] = {}
     handled: dict[str, float] = {}
     done = asyncio.Event()
@@ -99,7 +100,9 @@ async def _run(amqp_url: str, count: int, payload_of: Any, batch: int) -> dict[s
         for offset in range(0, count, batch):
             n = min(batch, count - offset)
             async with db.transaction() as session:
-                envelopes = await outbox.add_many(session, [payload_of(offset + i) for i in range(n)])
+                envelopes = await outbox.add_many(
+                    session, [payload_of(offset + i) for i in range(n)]
+                )
             now = time.perf_counter()
             committed.update((str(e.event_id), now) for e in envelopes)
             relay.kick()
@@ -132,10 +135,15 @@ async def _delete(amqp_url: str, prefix: str) -> None:
         await channel.exchange_delete(f"{prefix}.dead")
 
 
-async def run_bench(small: int = 20_000, catalogues: int = 200, amqp_url: str | None = None) -> dict[str, Any]:
+async def run_bench(
+    small: int = 20_000, catalogues: int = 200, amqp_url: str | None = None
+) -> dict[str, Any]:
     amqp = amqp_url or testing.AMQP_URL
     small_result = await _run(
-        amqp, small, lambda i: StoreRescrapeRequested(company="aldi", store_id=f"G{i}", reason="manual"), 100
+        amqp,
+        small,
+        lambda i: StoreRescrapeRequested(company="aldi", store_id=f"G{i}", reason="manual"),
+        100,
     )
     if not catalogues:
         return small_result

@@ -62,19 +62,19 @@ def migrate(
 
 
 @app.command()
-def revision(
-    service: str, message: Annotated[str, typer.Option("-m", "--message")]
-) -> None:
+def revision(service: str, message: Annotated[str, typer.Option("-m", "--message")]) -> None:
     """Autogenerate a migration for SERVICE from its models (against SPLITCART_DATABASE_URL)."""
     definition = _service(service)
-    assert definition.migrations is not None and definition.schema is not None
+    migrations, schema = definition.migrations, definition.schema
+    if migrations is None or schema is None:
+        raise typer.BadParameter(f"{service} owns no schema")
     settings = CommonSettings()
 
     async def run() -> None:
         db = Database(settings.database_url)
         try:
-            await upgrade(db, definition.migrations, definition.schema)  # type: ignore[arg-type]
-            await autogenerate(db, definition.migrations, definition.schema, message)  # type: ignore[arg-type]
+            await upgrade(db, migrations, schema)
+            await autogenerate(db, migrations, schema, message)
         finally:
             await db.dispose()
 
@@ -128,7 +128,11 @@ def build_up_app(settings: CommonSettings) -> Any:
 
     @root.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "services": list(children), "embedded": isinstance(bus, InProcessBus)}
+        return {
+            "status": "ok",
+            "services": list(children),
+            "embedded": isinstance(bus, InProcessBus),
+        }
 
     for name, child in children.items():
         root.mount(f"/{name}", child)

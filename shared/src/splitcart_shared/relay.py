@@ -106,7 +106,9 @@ class OutboxRelay:
         """
         if self.db.is_postgres:
             async with self.db.transaction() as session:
-                rows = (await session.execute(self._claim_query().with_for_update(skip_locked=True))).all()
+                rows = (
+                    await session.execute(self._claim_query().with_for_update(skip_locked=True))
+                ).all()
                 results = await self._publish(rows)
                 error = await self._record(session, rows, results)
         else:
@@ -128,10 +130,15 @@ class OutboxRelay:
             .limit(self.batch)
         )
 
-    async def _publish(self, rows: Sequence[Row[tuple[int, str, str, bytes]]]) -> list[Exception | None]:
+    async def _publish(
+        self, rows: Sequence[Row[tuple[int, str, str, bytes]]]
+    ) -> list[Exception | None]:
         if not rows:
             return []
-        return await self.bus.publish_raw([RawEvent(r.event_id, r.event_type, r.body) for r in rows])
+        results: list[Exception | None] = await self.bus.publish_raw(
+            [RawEvent(r.event_id, r.event_type, r.body) for r in rows]
+        )
+        return results
 
     async def _record(
         self,

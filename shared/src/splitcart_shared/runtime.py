@@ -70,7 +70,9 @@ class Runtime:
     state: dict[str, Any] = field(default_factory=dict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def subscribe(self, routing_keys: Sequence[str], handler: Handler, consumer: str | None = None) -> None:
+    def subscribe(
+        self, routing_keys: Sequence[str], handler: Handler, consumer: str | None = None
+    ) -> None:
         """Register a handler; it runs in a transaction with the inbox row of this service."""
         assert self.outbox is not None, "a consuming service needs its own schema for the inbox"
         sub = Subscription(
@@ -267,7 +269,7 @@ def discover_services() -> dict[str, ServiceDefinition]:
     """Installed services, by name, in pipeline order."""
     order = ["scheduler", "scraper", "ingest", "grouper", "archiver"]
     found = {ep.name: ep.load() for ep in entry_points(group="splitcart.services")}
-    return {name: found[name] for name in sorted(found, key=lambda n: (order + [n]).index(n))}
+    return {name: found[name] for name in sorted(found, key=lambda n: [*order, n].index(n))}
 
 
 def configure_from(settings: CommonSettings) -> None:

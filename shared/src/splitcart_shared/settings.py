@@ -19,7 +19,7 @@ class ApiToken(BaseModel):
     """A bearer token one calling service presents, with what it may do."""
 
     token: str = Field(min_length=16)
-    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"])
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["read", "write"]))
 
 
 class CommonSettings(BaseSettings):

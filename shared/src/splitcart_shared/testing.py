@@ -108,7 +108,10 @@ def unique_name(prefix: str = "t") -> str:
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.02
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline on polling, not on one await
+    interval: float = 0.02,
 ) -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-
 from splitcart_shared.runtime import Runtime, runtime_of
 
 router = APIRouter(prefix="/v1", tags=["scraper"])

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from splitcart_shared.clock import clock
 from splitcart_shared.logging import get_logger
 from splitcart_shared.runtime import Runtime, ServiceDefinition
+
 from splitcart_scraper.adapters.base import CatalogueAdapter
 from splitcart_scraper.api import router
 from splitcart_scraper.settings import ScraperSettings, get_settings
@@ -72,7 +73,9 @@ async def discovery_loop(
 
 service = ServiceDefinition(
     name="scraper",
-    description="Stateless workers: store discovery, catalogue scrapes, spot checks, barcode enrichment.",
+    description=(
+        "Stateless workers: store discovery, catalogue scrapes, spot checks, barcode enrichment."
+    ),
     settings_factory=get_settings,
     routers=[router],
     setup=setup,

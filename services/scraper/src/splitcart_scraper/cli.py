@@ -8,17 +8,23 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from splitcart_shared.auth import bearer_headers
 from splitcart_shared.bus import Bus
 from splitcart_shared.events import Company, EnrichedBarcode, Envelope, ProductsEnriched
 from splitcart_shared.runtime import build_bus
+
 from splitcart_scraper.adapters.registry import get_adapter
-from splitcart_scraper.parse_cli import app
+from splitcart_scraper.parse_cli import parse
 from splitcart_scraper.settings import ScraperSettings
 from splitcart_scraper.worker import discover as discover_company
 
 PAGE = 200
+
+app = typer.Typer(
+    help="The scraper's tools: parse saved pages, sweep store locators, enrich barcodes.",
+    no_args_is_help=True,
+)
+app.command("parse")(parse)
 
 
 @app.command("discover")
@@ -33,7 +39,7 @@ def discover(company: Annotated[list[str], typer.Option(help="companies to sweep
         await bus.start()
         try:
             for name in company:
-                adapter = get_adapter(name)  # type: ignore[arg-type]
+                adapter = get_adapter(name)
                 try:
                     typer.echo(f"{name}: {await discover_company(adapter, bus)} stores")
                 finally:
@@ -56,7 +62,9 @@ def enrich_barcodes(
     continues where the first stopped.
     """
     if company != "coles":
-        raise typer.BadParameter("barcode enrichment reads Coles product pages; use --company coles")
+        raise typer.BadParameter(
+            "barcode enrichment reads Coles product pages; use --company coles"
+        )
     settings = ScraperSettings()
     if settings.embedded:
         raise typer.BadParameter("enrich-barcodes publishes to RabbitMQ: set SPLITCART_AMQP_URL")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 from pydantic import Field
-
 from splitcart_shared.events import Company
 from splitcart_shared.settings import CommonSettings
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from splitcart_shared.bus import Bus
 from splitcart_shared.events import COMPANIES, Company, Envelope
 from splitcart_shared.logging import get_logger
+
 from splitcart_scraper.adapters.base import CatalogueAdapter, ScrapeResult, StoreTarget
 from splitcart_scraper.adapters.errors import AdapterError, NetworkOutageError
 from splitcart_scraper.adapters.registry import get_adapter
@@ -130,7 +130,8 @@ class ScraperWorker:
 
     async def _lease(self) -> Lease | None:
         response = await self.scheduler.post(
-            "/v1/leases", json={"worker_id": self.config.worker_id, "companies": self.config.companies}
+            "/v1/leases",
+            json={"worker_id": self.config.worker_id, "companies": self.config.companies},
         )
         if response.status_code == 204:
             return None
@@ -139,7 +140,12 @@ class ScraperWorker:
 
     async def work(self, lease: Lease) -> bool | None:
         """Scrape one leased store. True: done; None: failed (not an outage); False: outage."""
-        log.info("worker.leased", company=lease.store.company, store_id=lease.store.store_id, kind=lease.kind)
+        log.info(
+            "worker.leased",
+            company=lease.store.company,
+            store_id=lease.store.store_id,
+            kind=lease.kind,
+        )
         heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             result = await self._scrape(lease)
@@ -233,7 +239,8 @@ class ScraperWorker:
         LEASES.labels(lease.store.company, "failed").inc()
         with contextlib.suppress(httpx.HTTPError):
             await self.scheduler.post(
-                f"/v1/leases/{lease.token}/fail", json={"error": error[:2000], "retryable": retryable}
+                f"/v1/leases/{lease.token}/fail",
+                json={"error": error[:2000], "retryable": retryable},
             )
 
 

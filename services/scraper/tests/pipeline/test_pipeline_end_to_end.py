@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from splitcart_scraper.pipeline.driver import Simulation, SimulationConfig, Stack
 
 pytestmark = pytest.mark.slow
@@ -53,5 +52,7 @@ def test_embedded_pipeline_tracks_the_sandbox_truth(tmp_path: Path) -> None:
     assert_pipeline_tracks_the_truth(simulate(tiny(tmp_path, distributed=False)))
 
 
-def test_distributed_pipeline_tracks_the_sandbox_truth(tmp_path: Path, pg_url: str, amqp_url: str) -> None:
+def test_distributed_pipeline_tracks_the_sandbox_truth(
+    tmp_path: Path, pg_url: str, amqp_url: str
+) -> None:
     assert_pipeline_tracks_the_truth(simulate(tiny(tmp_path, distributed=True)))

@@ -27,7 +27,9 @@ def write_chart(report: dict[str, Any], path: Path) -> Path:
     cost.legend()
     for chain in CHAINS:
         values = [d["price_accuracy"].get(chain) for d in days]
-        accuracy.plot(x, [v * 100 if v is not None else None for v in values], marker="o", label=chain)
+        accuracy.plot(
+            x, [v * 100 if v is not None else None for v in values], marker="o", label=chain
+        )
     accuracy.set_ylabel("price accuracy (%)")
     accuracy.set_xlabel("simulated day")
     accuracy.legend()

@@ -20,13 +20,16 @@ console = Console()
 
 def _execute(config: SimulationConfig, live: bool) -> dict[str, Any]:
     stack = Stack(config)
-    console.print(f"[bold]starting[/] sandbox and services ({'distributed' if config.distributed else 'embedded'}) in {config.out_dir}")
+    mode = "distributed" if config.distributed else "embedded"
+    console.print(f"[bold]starting[/] sandbox and services ({mode}) in {config.out_dir}")
     stack.start()
     try:
         if not live:
             return asyncio.run(Simulation(config, stack).run())
         with Live(render({}), console=console, refresh_per_second=4) as screen:
-            simulation = Simulation(config, stack, on_update=lambda snap: screen.update(render(snap)))
+            simulation = Simulation(
+                config, stack, on_update=lambda snap: screen.update(render(snap))
+            )
             return asyncio.run(simulation.run())
     finally:
         stack.stop()
@@ -39,8 +42,12 @@ def _summary(report: dict[str, Any], out: Path) -> None:
     )
     console.print(f"savings by chain: {report['request_savings_by_chain']}")
     accuracy = report["price_accuracy"]
-    console.print(f"price accuracy: {'–' if accuracy is None else f'{accuracy:.4%}'}  by chain: {report['price_accuracy_by_chain']}")
-    console.print(f"false merges: {report['false_merges']}  missed merges: {report['missed_merges']}  coverage: {report['coverage']}")
+    shown = "-" if accuracy is None else f"{accuracy:.4%}"
+    console.print(f"price accuracy: {shown}  by chain: {report['price_accuracy_by_chain']}")
+    console.print(
+        f"false merges: {report['false_merges']}  missed merges: {report['missed_merges']}  "
+        f"coverage: {report['coverage']}"
+    )
     console.print(f"archives: {out / 'archives'}  report: {out / 'report.json'}")
 
 
@@ -49,10 +56,19 @@ def run(
     store_scale: Annotated[float, typer.Option(help="share of the country's stores")] = 0.03,
     product_scale: Annotated[float, typer.Option(help="share of real catalogue sizes")] = 0.02,
     seed: Annotated[int, typer.Option()] = 7,
-    out: Annotated[Path, typer.Option(help="where the database, archives and report go")] = Path("var/run"),
+    out: Annotated[Path, typer.Option(help="where the database, archives and report go")] = Path(
+        "var/run"
+    ),
 ) -> None:
     """The main job: the sandbox and all services (embedded), live, then a summary."""
-    config = SimulationConfig(days=days, seed=seed, store_scale=store_scale, product_scale=product_scale, out_dir=out, accuracy_sample=1.0)
+    config = SimulationConfig(
+        days=days,
+        seed=seed,
+        store_scale=store_scale,
+        product_scale=product_scale,
+        out_dir=out,
+        accuracy_sample=1.0,
+    )
     report = _execute(config, live=console.is_terminal)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     _summary(report, out)
@@ -63,15 +79,25 @@ def simulate(
     store_scale: Annotated[float, typer.Option()] = 1.0,
     product_scale: Annotated[float, typer.Option()] = 0.02,
     seed: Annotated[int, typer.Option()] = 7,
-    distributed: Annotated[bool, typer.Option(help="separate processes on Postgres + RabbitMQ")] = False,
+    distributed: Annotated[
+        bool, typer.Option(help="separate processes on Postgres + RabbitMQ")
+    ] = False,
     step_hours: Annotated[int, typer.Option(help="simulated hours per step")] = 6,
-    accuracy_sample: Annotated[float, typer.Option(help="share of stores compared with the truth daily")] = 0.25,
+    accuracy_sample: Annotated[
+        float, typer.Option(help="share of stores compared with the truth daily")
+    ] = 0.25,
     out: Annotated[Path, typer.Option()] = Path("var/simulation"),
 ) -> None:
     """Run the pipeline over simulated days; write report.json and chart.png."""
     config = SimulationConfig(
-        days=days, seed=seed, store_scale=store_scale, product_scale=product_scale,
-        distributed=distributed, step_hours=step_hours, accuracy_sample=accuracy_sample, out_dir=out,
+        days=days,
+        seed=seed,
+        store_scale=store_scale,
+        product_scale=product_scale,
+        distributed=distributed,
+        step_hours=step_hours,
+        accuracy_sample=accuracy_sample,
+        out_dir=out,
     )
     report = _execute(config, live=console.is_terminal)
     (out / "report.json").write_text(json.dumps(report, indent=2))

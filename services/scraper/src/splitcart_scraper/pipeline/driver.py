@@ -109,10 +109,16 @@ class Stack:
         sandbox = self.group.start(
             "sandbox",
             [
-                "sandbox", "serve", "--seed", str(self.config.seed),
-                "--store-scale", str(self.config.store_scale),
-                "--product-scale", str(self.config.product_scale),
-                "--port", str(sandbox_port),
+                "sandbox",
+                "serve",
+                "--seed",
+                str(self.config.seed),
+                "--store-scale",
+                str(self.config.store_scale),
+                "--product-scale",
+                str(self.config.product_scale),
+                "--port",
+                str(sandbox_port),
             ],
             {},
             out / "logs",
@@ -176,7 +182,8 @@ class Stack:
         from splitcart_shared import testing
 
         self._pg_name = f"splitcart_sim_{int(time.time())}"
-        return asyncio.run(testing.create_pg_database(self._pg_name))
+        url: str = asyncio.run(testing.create_pg_database(self._pg_name))
+        return url
 
     def _migrate(self, env: dict[str, str]) -> None:
         migrate = self.group.start("migrate", ["migrate"], env, self.config.out_dir / "logs", "")
@@ -319,8 +326,7 @@ class Simulation:
         """A deterministic sample (by store id hash) of ``accuracy_sample`` of the stores."""
         cut = int(self.config.accuracy_sample * 2**32)
         picked = [
-            s for s in stores
-            if int(hashlib.sha1(s["store_id"].encode()).hexdigest()[:8], 16) < cut
+            s for s in stores if int(hashlib.sha1(s["store_id"].encode()).hexdigest()[:8], 16) < cut
         ]
         return picked or stores[:1]
 
@@ -337,7 +343,9 @@ class Simulation:
         rows = body["prices"] if isinstance(body, dict) else body
         return {str(r["sku"]): r.get("price_cents") for r in rows}
 
-    async def store_accuracy(self, chain: str, store: dict[str, Any], day: int) -> tuple[int, int, bool]:
+    async def store_accuracy(
+        self, chain: str, store: dict[str, Any], day: int
+    ) -> tuple[int, int, bool]:
         """(correct, compared, covered) for one store on ``day``."""
         truth = await self.sandbox(
             f"/admin/truth/{chain}/{store['store_id']}", day=day, format="columns"
@@ -433,7 +441,7 @@ class Simulation:
         for chain, chain_stores in stores.items():
             costs = stats.get("full_scrape_requests", {}).get(chain, {})
             mean = statistics.fmean(costs.values()) if costs else 0.0
-            out[chain] = int(round(sum(costs.get(s["store_id"], mean) for s in chain_stores)))
+            out[chain] = round(sum(costs.get(s["store_id"], mean) for s in chain_stores))
         return out
 
     # --- the loop --------------------------------------------------------------------
@@ -444,7 +452,9 @@ class Simulation:
             started = time.monotonic()
             clock = await self.sandbox("/admin/clock")
             day = int(clock["day"])
-            self.snapshot.update({"day": day_index + 1, "days": self.config.days, "date": clock["date"]})
+            self.snapshot.update(
+                {"day": day_index + 1, "days": self.config.days, "date": clock["date"]}
+            )
             for step in range(steps):
                 await self.settle()
                 if step == steps - 1:
@@ -465,8 +475,14 @@ class Simulation:
             date=date,
             requests=today,
             brute_force_requests=self.brute_force(stats, stores),
-            full_scrapes={c: kinds["full"].get(c, 0) - self._last_kinds.get("full", {}).get(c, 0) for c in CHAINS},
-            spot_scrapes={c: kinds["spot"].get(c, 0) - self._last_kinds.get("spot", {}).get(c, 0) for c in CHAINS},
+            full_scrapes={
+                c: kinds["full"].get(c, 0) - self._last_kinds.get("full", {}).get(c, 0)
+                for c in CHAINS
+            },
+            spot_scrapes={
+                c: kinds["spot"].get(c, 0) - self._last_kinds.get("spot", {}).get(c, 0)
+                for c in CHAINS
+            },
             price_accuracy=evaluation.accuracy,
             coverage=evaluation.coverage,
             groups=evaluation.groups,
@@ -477,12 +493,18 @@ class Simulation:
         self._last_kinds = {k: dict(v) for k, v in kinds.items()}
         self.days.append(record)
         self.snapshot.update(
-            {"accuracy": evaluation.accuracy, "coverage": evaluation.coverage, "groups": evaluation.groups}
+            {
+                "accuracy": evaluation.accuracy,
+                "coverage": evaluation.coverage,
+                "groups": evaluation.groups,
+            }
         )
         self.on_update(self.snapshot)
 
     def report(self) -> dict[str, Any]:
-        return build_report(self.config, self.days, self.rogue_days, self.rogue_ejected, self.snapshot)
+        return build_report(
+            self.config, self.days, self.rogue_days, self.rogue_ejected, self.snapshot
+        )
 
 
 def _pairs_apart(ids: list[str], together: dict[str, str], apart: dict[str, str]) -> int:
@@ -546,7 +568,9 @@ def build_report(
         "request_savings": round(sum(brute.values()) / max(1, sum(ours.values())), 2),
         "requests_by_chain": ours,
         "brute_force_requests_by_chain": brute,
-        "request_savings_by_chain": {c: round(brute.get(c, 0) / max(1, ours.get(c, 0)), 2) for c in CHAINS},
+        "request_savings_by_chain": {
+            c: round(brute.get(c, 0) / max(1, ours.get(c, 0)), 2) for c in CHAINS
+        },
         "locator_requests_by_chain": snapshot.get("locator_requests", {}),
         "full_scrapes": _sum(days, "full_scrapes"),
         "spot_scrapes": _sum(days, "spot_scrapes"),

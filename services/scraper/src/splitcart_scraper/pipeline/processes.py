@@ -59,7 +59,9 @@ class Process:
 class ProcessGroup:
     processes: list[Process] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, url: str) -> Process:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str], log_dir: Path, url: str
+    ) -> Process:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
         handle = log_path.open("wb")

@@ -12,19 +12,26 @@ CHAINS = ("coles", "woolworths", "aldi", "iga")
 
 
 def _pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * float(value):.2f}%"
+    return "-" if value is None else f"{100 * float(value):.2f}%"
 
 
 def render(snapshot: dict[str, Any]) -> Panel:
     table = Table(expand=True)
-    for column in ("chain", "catalogue requests", "locator requests", "groups", "accuracy", "coverage"):
+    for column in (
+        "chain",
+        "catalogue requests",
+        "locator requests",
+        "groups",
+        "accuracy",
+        "coverage",
+    ):
         table.add_column(column, justify="right" if column != "chain" else "left")
     for chain in CHAINS:
         table.add_row(
             chain,
             str(snapshot.get("requests", {}).get(chain, 0)),
             str(snapshot.get("locator_requests", {}).get(chain, 0)),
-            str(snapshot.get("groups", {}).get(chain, "–")),
+            str(snapshot.get("groups", {}).get(chain, "-")),
             _pct(snapshot.get("accuracy", {}).get(chain)),
             _pct(snapshot.get("coverage", {}).get(chain)),
         )
