@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 from splitcart_archiver.builder import category_hierarchy
-from splitcart_archiver.history import HistoryRow, Period, dollars, inherited, product_points
+from splitcart_archiver.history import (
+    HistoryRow,
+    Period,
+    dollars,
+    inherit,
+    inherited,
+    product_points,
+)
 from splitcart_archiver.writer import safe_name, store_path
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -41,6 +50,10 @@ def test_dollars_are_exact_with_two_decimals(cents: int) -> None:
     assert len(text.split(".")[1]) == 2
 
 
+def decoded(points: list[bytes]) -> list[dict[str, Any]]:
+    return [orjson.loads(p) for p in points]
+
+
 def test_dollars_of_nothing_is_null() -> None:
     assert dollars(None) is None
     assert (dollars(5), dollars(350), dollars(100000)) == ("0.05", "3.50", "1000.00")
@@ -60,14 +73,9 @@ def test_an_open_period_takes_every_later_anchor_row() -> None:
 
 
 def test_a_direct_observation_hides_the_anchor_point_at_that_time_only() -> None:
-    periods = [Period("g", "A", day(10), None)]
-    rows = [
-        row(0, 12, 14, cents=50),
-        row(1, 11, cents=60),
-        row(1, 13, cents=70),
-        row(1, 15, cents=80),
-    ]
-    points = product_points(rows, periods)
+    period = Period("g", "A", day(10), None)
+    anchor = [row(1, 11, cents=60), row(1, 13, cents=70), row(1, 15, cents=80)]
+    points = decoded(product_points([row(0, 12, 14, cents=50)], [inherit(anchor, period)]))
     assert [(p["price"], p["source"]) for p in points] == [
         ("0.60", "inferred_group"),
         ("0.50", "direct_scrape"),
@@ -76,9 +84,9 @@ def test_a_direct_observation_hides_the_anchor_point_at_that_time_only() -> None
 
 
 def test_direct_points_come_first_on_equal_dates() -> None:
-    periods = [Period("g", "A", day(10), None)]
-    rows = [row(0, 0, 1, cents=10), row(0, 10, 10, cents=20), row(1, 3, cents=30)]
-    points = product_points(rows, periods)
+    period = Period("g", "A", day(10), None)
+    direct = [row(0, 0, 1, cents=10), row(0, 10, 10, cents=20)]
+    points = decoded(product_points(direct, [inherit([row(1, 3, cents=30)], period)]))
     assert [(p["price"], p["source"]) for p in points] == [
         ("0.10", "direct_scrape"),
         ("0.20", "direct_scrape"),

@@ -267,12 +267,12 @@ async def test_a_crash_mid_write_leaves_the_previous_file_intact(
     await seed.price("COL:858", "2", at(6), at(6), 130)
     calls = 0
 
-    def crash_on_second_product(rows: Any, periods: Any) -> Any:
+    def crash_on_second_product(direct: Any, inherited: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise OSError("disk unplugged")
-        return original(rows, periods)
+        return original(direct, inherited)
 
     original = builder.product_points
     monkeypatch.setattr(builder, "product_points", crash_on_second_product)

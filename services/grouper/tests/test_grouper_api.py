@@ -63,7 +63,7 @@ async def test_groups_list_anchor_size_and_freshness(api: Api) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["total"] == 2
-    top = body["items"][0]
+    top = body["groups"][0]
     assert (top["anchor_store_id"], top["size"], top["anchor_fresh"]) == ("A", 2, True)
     assert top["anchor_last_scraped_at"] is not None
 
@@ -72,7 +72,7 @@ async def test_group_detail_lists_members_with_their_last_evidence(api: Api) -> 
     await planted(api)
     listed = (await api.client.get("/v1/groups", params={"company": "coles"})).json()
 
-    response = await api.client.get(f"/v1/groups/{listed['items'][0]['id']}")
+    response = await api.client.get(f"/v1/groups/{listed['groups'][0]['id']}")
 
     assert response.status_code == 200
     members = response.json()["members"]
@@ -126,7 +126,7 @@ async def test_member_prices_are_its_own_where_it_has_them_else_its_anchors(api:
         50,
         200,
     )
-    items = body["items"]
+    items = body["prices"]
     assert {i["source"] for i in items[:150]} == {"direct_scrape"}
     assert {(i["source"], i["from_store_id"]) for i in items[150:]} == {("inferred_group", "A")}
     assert (items[0]["price"], items[0]["price_cents"]) == ("12.34", 1234)
@@ -148,9 +148,9 @@ async def test_prices_page_through_the_effective_set(api: Api) -> None:
         await api.client.get("/v1/stores/coles/B/prices", params={"limit": 60, "offset": 120})
     ).json()
 
-    assert len(body["items"]) == 60
+    assert len(body["prices"]) == 60
     assert body["next_offset"] == 180
-    assert [i["source"] for i in body["items"]].count("inferred_group") == 30
+    assert [i["source"] for i in body["prices"]].count("inferred_group") == 30
 
 
 async def test_stale_prices_are_neither_direct_nor_inferred(

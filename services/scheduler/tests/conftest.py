@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from splitcart_scheduler.testing import START, Harness, make_settings, running
 from splitcart_shared.clock import SimulatedClock, SystemClock, use_clock
 

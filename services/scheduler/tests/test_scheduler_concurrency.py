@@ -8,7 +8,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import pytest
-
 from splitcart_scheduler.testing import Harness, record
 
 Open = Callable[..., AbstractAsyncContextManager[Harness]]

@@ -18,7 +18,9 @@ from splitcart_shared.events import (
 )
 
 
-async def _assert_redelivery_changes_nothing(h: Harness, envelope: Envelope, *stores: tuple[str, str]) -> None:
+async def _assert_redelivery_changes_nothing(
+    h: Harness, envelope: Envelope, *stores: tuple[str, str]
+) -> None:
     before = [await h.store(c, s) for c, s in stores]
     assert await h.redeliver(envelope) is False
     await h.replay_as_new(envelope)
@@ -27,7 +29,9 @@ async def _assert_redelivery_changes_nothing(h: Harness, envelope: Envelope, *st
 
 async def test_discovered_stores_are_learned_once(h: Harness) -> None:
     envelope = await h.discover(
-        "iga", record("52511", retailer_store_id="32600", name="IGA Kew"), record("9", scrapable=False)
+        "iga",
+        record("52511", retailer_store_id="32600", name="IGA Kew"),
+        record("9", scrapable=False),
     )
     view = await h.store("iga", "52511")
     assert (view["name"], view["retailer_store_id"], view["role"]) == ("IGA Kew", "32600", "alone")
@@ -47,9 +51,13 @@ async def test_an_older_sweep_arriving_late_does_not_undo_a_newer_one(
     assert (view["name"], view["closed_at"]) == ("New name", None)
 
 
-async def test_an_ingested_scrape_records_the_scrape_once(h: Harness, sim_clock: SimulatedClock) -> None:
+async def test_an_ingested_scrape_records_the_scrape_once(
+    h: Harness, sim_clock: SimulatedClock
+) -> None:
     await h.discover("coles", record("COL:1"))
-    await h.deliver(StoreRescrapeRequested(company="coles", store_id="COL:1", reason="stale_anchor"))
+    await h.deliver(
+        StoreRescrapeRequested(company="coles", store_id="COL:1", reason="stale_anchor")
+    )
     sim_clock.advance(timedelta(minutes=5))
     envelope = await h.ingested("coles", "COL:1")
     view = await h.store("coles", "COL:1")
@@ -103,7 +111,9 @@ async def test_an_ejected_store_stands_alone_and_a_lonely_anchor_too(h: Harness)
     await h.discover("coles", record("A"), record("B"))
     await h.merged("coles", "g1", "A", "B")
     envelope = await h.deliver(
-        StoreEjected(company="coles", store_id="B", old_group_id="g1", new_group_id="g2", reason="mismatch")
+        StoreEjected(
+            company="coles", store_id="B", old_group_id="g1", new_group_id="g2", reason="mismatch"
+        )
     )
     b, a = await h.store("coles", "B"), await h.store("coles", "A")
     assert (b["role"], b["group_id"], a["role"]) == ("alone", "g2", "alone")
@@ -117,7 +127,9 @@ async def test_an_old_group_event_arriving_late_does_not_undo_a_newer_one(
     merged = await h.merged("coles", "g1", "A", "B")
     sim_clock.advance(timedelta(minutes=1))
     await h.deliver(
-        StoreEjected(company="coles", store_id="B", old_group_id="g1", new_group_id="g2", reason="mismatch")
+        StoreEjected(
+            company="coles", store_id="B", old_group_id="g1", new_group_id="g2", reason="mismatch"
+        )
     )
     await h.replay_as_new(merged)
     assert (await h.store("coles", "B"))["role"] == "alone"
@@ -140,7 +152,9 @@ async def test_an_anchor_change_passes_the_title_once(h: Harness) -> None:
     await _assert_redelivery_changes_nothing(h, envelope, ("coles", "A"), ("coles", "B"))
 
 
-async def test_a_confirmed_member_is_checked_less_often(h: Harness, sim_clock: SimulatedClock) -> None:
+async def test_a_confirmed_member_is_checked_less_often(
+    h: Harness, sim_clock: SimulatedClock
+) -> None:
     await h.discover("coles", record("A"), record("B"))
     await h.ingested("coles", "A")
     await h.ingested("coles", "B")
@@ -153,7 +167,9 @@ async def test_a_confirmed_member_is_checked_less_often(h: Harness, sim_clock: S
     await _assert_redelivery_changes_nothing(h, envelope, ("coles", "B"))
 
 
-async def test_an_older_confirmation_arriving_late_is_ignored(h: Harness, sim_clock: SimulatedClock) -> None:
+async def test_an_older_confirmation_arriving_late_is_ignored(
+    h: Harness, sim_clock: SimulatedClock
+) -> None:
     await h.discover("coles", record("A"), record("B"))
     await h.merged("coles", "g1", "A", "B")
     early = sim_clock.now()
@@ -169,11 +185,16 @@ async def test_a_rescrape_request_is_recorded_once_and_keeps_its_place(
     await h.discover("coles", record("A"))
     await h.ingested("coles", "A")
     requested_at = sim_clock.now()
-    envelope = await h.deliver(StoreRescrapeRequested(company="coles", store_id="A", reason="rehoming"))
+    envelope = await h.deliver(
+        StoreRescrapeRequested(company="coles", store_id="A", reason="rehoming")
+    )
     sim_clock.advance(timedelta(minutes=1))
     await h.deliver(StoreRescrapeRequested(company="coles", store_id="A", reason="tie_break"))
     view = await h.store("coles", "A")
-    assert (view["rescrape_reason"], _at(view["rescrape_requested_at"])) == ("rehoming", requested_at)
+    assert (view["rescrape_reason"], _at(view["rescrape_requested_at"])) == (
+        "rehoming",
+        requested_at,
+    )
     await _assert_redelivery_changes_nothing(h, envelope, ("coles", "A"))
 
 
@@ -185,7 +206,11 @@ async def test_events_about_unknown_stores_are_ignored(h: Harness) -> None:
 
 def _confirmation(store_id: str, n: int) -> GroupMemberConfirmed:
     return GroupMemberConfirmed(
-        company="coles", group_id="g1", store_id=store_id, anchor_store_id="A", consecutive_confirmations=n
+        company="coles",
+        group_id="g1",
+        store_id=store_id,
+        anchor_store_id="A",
+        consecutive_confirmations=n,
     )
 
 

@@ -172,9 +172,7 @@ async def test_a_stale_token_answers_409_and_changes_nothing(h: Harness) -> None
     assert await h.store("coles", "COL:1") == before
 
 
-async def test_failed_scrapes_back_off_exponentially(
-    h: Harness, sim_clock: SimulatedClock
-) -> None:
+async def test_failed_scrapes_back_off_exponentially(h: Harness, sim_clock: SimulatedClock) -> None:
     await h.discover("coles", record("COL:1"))
     waits = []
     for _ in range(3):
@@ -295,6 +293,3 @@ def _parse(value: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-

@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from splitcart_scheduler.service import Policy, StoreFacts, Tier, placement, plan
 from splitcart_scheduler.settings import SchedulerSettings
 
@@ -73,9 +72,7 @@ def test_an_anchor_holding_only_spot_data_is_due_a_full_scrape_at_once() -> None
     assert planned is not None and planned.due_at == T0
 
 
-@pytest.mark.parametrize(
-    ("confirmations", "days"), [(0, 7), (1, 14), (2, 28), (3, 28), (40, 28)]
-)
+@pytest.mark.parametrize(("confirmations", "days"), [(0, 7), (1, 14), (2, 28), (3, 28), (40, 28)])
 def test_a_member_check_interval_doubles_per_confirmation_up_to_the_maximum(
     confirmations: int, days: int
 ) -> None:

@@ -8,14 +8,18 @@ from splitcart_scheduler.testing import Harness, record
 from splitcart_shared.clock import SimulatedClock
 
 
-async def test_the_queue_shows_what_comes_next_and_why(h: Harness, sim_clock: SimulatedClock) -> None:
+async def test_the_queue_shows_what_comes_next_and_why(
+    h: Harness, sim_clock: SimulatedClock
+) -> None:
     await h.discover("coles", record("COL:1"), record("COL:2"))
     await h.discover("aldi", record("G1"))
     await h.ingested("coles", "COL:2")
     sim_clock.advance(timedelta(days=2))
 
     everything = (await h.client.get("/v1/queue")).json()["items"]
-    coles = (await h.client.get("/v1/queue", params={"company": "coles", "limit": 1})).json()["items"]
+    coles = (await h.client.get("/v1/queue", params={"company": "coles", "limit": 1})).json()[
+        "items"
+    ]
 
     assert [(i["store_id"], i["reason"], i["kind"]) for i in everything] == [
         ("COL:1", "never_scraped", "full"),
@@ -33,7 +37,11 @@ async def test_the_queue_refuses_bad_parameters(h: Harness) -> None:
 async def test_a_store_is_found_by_company_and_url_encoded_chain_id(h: Harness) -> None:
     await h.discover("coles", record("COL:858"))
     view = (await h.client.get("/v1/stores/coles/COL%3A858")).json()
-    assert (view["store_id"], view["lease"], view["next"]["reason"]) == ("COL:858", None, "never_scraped")
+    assert (view["store_id"], view["lease"], view["next"]["reason"]) == (
+        "COL:858",
+        None,
+        "never_scraped",
+    )
     assert (await h.client.get("/v1/stores/coles/COL%3A1")).status_code == 404
     assert (await h.client.get("/v1/stores/tesco/1")).status_code == 422
 
@@ -61,7 +69,9 @@ async def test_a_manual_rescrape_with_bad_input_is_refused(h: Harness) -> None:
     assert (await h.client.post("/v1/stores/coles/COL%3A9/rescrape")).status_code == 404
     assert (await h.client.post("/v1/stores/tesco/COL%3A1/rescrape")).status_code == 422
     too_long = {"reason": "x" * 33}
-    assert (await h.client.post("/v1/stores/coles/COL%3A1/rescrape", json=too_long)).status_code == 422
+    assert (
+        await h.client.post("/v1/stores/coles/COL%3A1/rescrape", json=too_long)
+    ).status_code == 422
     assert (await h.store("coles", "COL:1"))["rescrape_requested_at"] is None
 
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-import typer
 from splitcart_shared import testing
 from splitcart_shared.db import Database
 from splitcart_shared.outbox import Outbox

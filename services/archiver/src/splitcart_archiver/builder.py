@@ -2,13 +2,13 @@
 temporary file product by product (orjson), so memory does not grow with the number of
 stores or with the length of a store's history.
 
-Memory per build is bounded by one company's product details (``ProductCache``: the
-encoded ``sku``/``name``/... prefix of every product, shared by all stores of a batch) and
-one store's product ids.
+Memory per build is bounded by what ``CompanyCache`` keeps for one company (encoded product
+details, a few anchors' inherited points) and one store's product ids.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +21,9 @@ from splitcart_shared.errors import NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import repository
-from splitcart_archiver.history import HistoryRow, Period, product_points
+from splitcart_archiver.history import Period, inherit, product_points
 from splitcart_archiver.models import COMPANY_ARCHIVE
-from splitcart_archiver.repository import HistorySource
+from splitcart_archiver.repository import HistorySource, Row
 from splitcart_archiver.writer import Sink, atomic_file, company_path, store_path
 
 SCHEMA_VERSION = 1
@@ -62,14 +62,27 @@ def dumps(value: Any) -> bytes:
 # --- products -------------------------------------------------------------------------------
 
 
-class ProductCache:
-    """The encoded details of one company's products, loaded once and topped up on demand."""
+Inherited = dict[int, list[tuple[datetime, bytes]]]
 
-    def __init__(self, company: str, chunk: int = 5_000) -> None:
+
+class CompanyCache:
+    """What the archives of one company's stores share within a batch: the encoded details
+    of its products, and the points inherited from an anchor over a membership period
+    (members that joined a group together inherit the very same points).
+
+    Bounded by one catalogue (a few tens of MB), never by the number of stores. A batch may
+    reuse an anchor's points read a moment earlier: if the anchor changed meanwhile, its
+    ``store.ingested`` marked the members again and they are rebuilt.
+    """
+
+    INHERITED_ENTRIES = 4
+
+    def __init__(self, company: str, chunk: int = 2_000) -> None:
         self.company = company
         self.chunk = chunk
         self.prefix: dict[int, bytes] = {}
         self.category: dict[int, tuple[str, ...]] = {}
+        self._inherited: OrderedDict[tuple[int, Period], Inherited] = OrderedDict()
 
     async def require(self, session: AsyncSession, ids: Sequence[int]) -> None:
         if not self.prefix:
@@ -94,6 +107,30 @@ class ProductCache:
         # Everything but the history, left open: '{"sku":...,"price_history":'
         self.prefix[int(row["id"])] = dumps(details)[:-1] + b',"price_history":'
         self.category[int(row["id"])] = tuple(path)
+
+    async def inherited(self, session: AsyncSession, anchor_pk: int, period: Period) -> Inherited:
+        key = (anchor_pk, period)
+        found = self._inherited.get(key)
+        if found is None:
+            found = await _read_inherited(session, anchor_pk, period, self.chunk)
+            self._inherited[key] = found
+            if len(self._inherited) > self.INHERITED_ENTRIES:
+                self._inherited.popitem(last=False)
+        self._inherited.move_to_end(key)
+        return found
+
+
+async def _read_inherited(
+    session: AsyncSession, anchor_pk: int, period: Period, chunk: int
+) -> Inherited:
+    source = [HistorySource(anchor_pk, period.end)]
+    ids = await repository.product_ids(session, source)
+    found: Inherited = {}
+    async for rows in by_product(repository.stream_history(session, source, ids, chunk)):
+        points = inherit(rows, period)
+        if points:
+            found[int(rows[0][0])] = points
+    return found
 
 
 def category_hierarchy(paths: Sequence[tuple[str, ...]]) -> list[dict[str, Any]]:
@@ -162,12 +199,14 @@ class StorePlan:
 
     store: dict[str, Any]
     periods: list[Period]  # usable periods: their anchor is a known store
-    history: list[HistorySource]
+    direct: HistorySource
+    direct_ids: list[int]
+    inherited: list[Inherited]  # one per period
     product_ids: list[int]
 
 
 async def plan_store(
-    session: AsyncSession, cache: ProductCache, company: str, store_id: str
+    session: AsyncSession, cache: CompanyCache, company: str, store_id: str
 ) -> StorePlan:
     store = await repository.store_row(session, company, store_id)
     if store is None:
@@ -175,16 +214,15 @@ async def plan_store(
     periods = await repository.member_periods(session, company, store_id)
     anchors = await repository.store_pks(session, company, (p.anchor_store_id for p in periods))
     usable = [p for p in periods if p.anchor_store_id in anchors]
-    history = [HistorySource(0, int(store["id"]))] + [
-        HistorySource(index, anchors[p.anchor_store_id], p.end)
-        for index, p in enumerate(usable, start=1)
-    ]
-    ids = await repository.product_ids(session, history)
+    inherited = [await cache.inherited(session, anchors[p.anchor_store_id], p) for p in usable]
+    direct = HistorySource(int(store["id"]))
+    direct_ids = await repository.product_ids(session, [direct])
+    ids = sorted(set(direct_ids).union(*inherited))
     await cache.require(session, ids)
-    return StorePlan(store, usable, history, ids)
+    return StorePlan(store, usable, direct, direct_ids, inherited, ids)
 
 
-def store_metadata(plan: StorePlan, cache: ProductCache, generated_at: datetime) -> dict[str, Any]:
+def store_metadata(plan: StorePlan, cache: CompanyCache, generated_at: datetime) -> dict[str, Any]:
     paths = [cache.category[i] for i in plan.product_ids]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -196,33 +234,44 @@ def store_metadata(plan: StorePlan, cache: ProductCache, generated_at: datetime)
     }
 
 
-async def by_product(rows: AsyncIterator[HistoryRow]) -> AsyncIterator[list[HistoryRow]]:
+async def by_product(rows: AsyncIterator[Row]) -> AsyncIterator[list[Row]]:
     """Consecutive rows of one product (the stream is ordered by product id)."""
-    batch: list[HistoryRow] = []
+    batch: list[Row] = []
+    current = None
     async for row in rows:
-        if batch and row.product_id != batch[0].product_id:
-            yield batch
-            batch = []
+        if row[0] != current:
+            if batch:
+                yield batch
+            batch, current = [], row[0]
         batch.append(row)
     if batch:
         yield batch
 
 
 async def write_products(
-    session: AsyncSession, sink: Sink, plan: StorePlan, cache: ProductCache, chunk: int
+    session: AsyncSession, sink: Sink, plan: StorePlan, cache: CompanyCache
 ) -> int:
+    """Every planned product in id order, its own rows merged in from one ordered stream."""
+    stream = repository.stream_history(session, [plan.direct], plan.direct_ids, cache.chunk)
+    direct_rows = by_product(stream)
+    pending = await anext(direct_rows, None)
     written = 0
-    rows = repository.stream_history(session, plan.history, plan.product_ids, chunk)
-    async for product_rows in by_product(rows):
-        prefix = cache.prefix[product_rows[0].product_id]
-        points = product_points(product_rows, plan.periods)
-        sink.write((b"," if written else b"") + prefix + dumps(points) + b"}")
+    for product_id in plan.product_ids:
+        direct: list[Row] = []
+        if pending is not None and pending[0][0] == product_id:
+            direct, pending = pending, await anext(direct_rows, None)
+        inherited = [points.get(product_id, ()) for points in plan.inherited]
+        body = b",".join(product_points(direct, inherited))
+        sink.write((b"," if written else b"") + cache.prefix[product_id] + b"[" + body + b"]}")
         written += 1
+    if pending is not None:
+        # Only possible if the rows changed under the read: never publish that file.
+        raise RuntimeError(f"store {plan.store['store_id']} has rows beyond its plan")
     return written
 
 
 async def build_store(
-    session: AsyncSession, root: Path, cache: ProductCache, store_id: str, chunk: int
+    session: AsyncSession, root: Path, cache: CompanyCache, store_id: str
 ) -> BuiltArchive:
     """Write ``store_data/{company}/{store}.json`` from one consistent read."""
     company = cache.company
@@ -232,10 +281,7 @@ async def build_store(
     with atomic_file(root / relative) as sink:
         sink.write(b'{"metadata":' + dumps(store_metadata(plan, cache, generated_at)))
         sink.write(b',"products":[')
-        written = await write_products(session, sink, plan, cache, chunk)
-        if written != len(plan.product_ids):
-            # Only possible if the rows changed under the read: never publish that file.
-            raise RuntimeError(f"wrote {written} products, planned {len(plan.product_ids)}")
+        written = await write_products(session, sink, plan, cache)
         sink.write(b"]}")
     done = sink.result()
     return BuiltArchive(company, store_id, relative, done.sha256, done.bytes, written, generated_at)

@@ -51,7 +51,8 @@ async def run_build(
     try:
         # No relay here: the running archiver's relay publishes these outbox rows.
         archiver = Archiver(db, settings, Outbox(messaging, producer="archiver"))
-        return await archiver.build(company, store, bar)
+        built: list[BuiltArchive] = await archiver.build(company, store, bar)
+        return built
     finally:
         await db.dispose()
 

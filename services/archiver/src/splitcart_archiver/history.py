@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 DIRECT = "direct_scrape"
 INFERRED = "inferred_group"
 
@@ -44,8 +46,8 @@ class Period:
 
 
 class HistoryRow(NamedTuple):
-    """One ``catalog.price_history`` row; ``src`` 0 is the store's own, k >= 1 the anchor
-    of the k-th membership period."""
+    """The layout of a history row as streamed (driver records are used as they come, by
+    position); ``src`` is the index of the row's source in the query."""
 
     product_id: int
     src: int
@@ -60,6 +62,11 @@ class HistoryRow(NamedTuple):
 
 
 _DOLLARS: dict[int, str] = {}
+# Encoded fragments, reused across products and stores: a price point is one of a few
+# thousand value combinations at one of a few thousand dates.
+_DATES: dict[datetime, bytes] = {}
+_TAILS: dict[tuple[Any, ...], bytes] = {}
+_CACHE_LIMIT = 200_000
 
 
 def dollars(cents: int | None) -> str | None:
@@ -70,54 +77,89 @@ def dollars(cents: int | None) -> str | None:
     if text is None:
         whole, part = divmod(abs(cents), 100)
         text = f"{'-' if cents < 0 else ''}{whole}.{part:02d}"
-        if len(_DOLLARS) < 100_000:  # prices repeat a lot; the cache stays small
+        if len(_DOLLARS) < _CACHE_LIMIT:
             _DOLLARS[cents] = text
     return text
 
 
-def point(row: HistoryRow, date: datetime, source: str) -> dict[str, Any]:
-    return {
-        "date": date,
-        "price": dollars(row.price_cents),
-        "was_price": dollars(row.was_price_cents),
-        "unit_price": dollars(row.unit_price_cents),
-        "unit_measure": row.unit_measure,
-        "on_special": row.on_special,
-        "available": row.available,
-        "source": source,
-    }
+def _date(moment: datetime) -> bytes:
+    encoded = _DATES.get(moment)
+    if encoded is None:
+        if len(_DATES) >= _CACHE_LIMIT:
+            _DATES.clear()
+        encoded = _DATES[moment] = orjson.dumps(moment, option=orjson.OPT_UTC_Z)
+    return encoded
 
 
-def product_points(rows: Sequence[HistoryRow], periods: Sequence[Period]) -> list[dict[str, Any]]:
-    """The archive's ``price_history`` of one product from its rows, ordered by
-    (src, valid_from) as the repository streams them."""
-    direct = [r for r in rows if r.src == 0]
-    keyed: list[tuple[datetime, int, int, dict[str, Any]]] = [
-        (r.valid_from, 0, 0, point(r, r.valid_from, DIRECT)) for r in direct
+def _tail(row: Sequence[Any], source: str) -> bytes:
+    key = (*row[4:10], source)
+    encoded = _TAILS.get(key)
+    if encoded is None:
+        if len(_TAILS) >= _CACHE_LIMIT:
+            _TAILS.clear()
+        values = {
+            "price": dollars(row[4]),
+            "was_price": dollars(row[5]),
+            "unit_price": dollars(row[6]),
+            "unit_measure": row[7],
+            "on_special": bool(row[8]),
+            "available": bool(row[9]),
+            "source": source,
+        }
+        encoded = _TAILS[key] = b"," + orjson.dumps(values)[1:]
+    return encoded
+
+
+def encode_point(row: Sequence[Any], date: datetime, source: str) -> bytes:
+    """One point as JSON: ``{"date", "price", "was_price", "unit_price", "unit_measure",
+    "on_special", "available", "source"}``."""
+    return b'{"date":' + _date(date) + _tail(row, source)
+
+
+InheritedPoints = Sequence[tuple[datetime, bytes]]
+
+
+def inherit(anchor_rows: Sequence[Sequence[Any]], period: Period) -> list[tuple[datetime, bytes]]:
+    """Rule 2 for one product: the anchor's rows in effect during ``period``, encoded."""
+    return [
+        (date, encode_point(row, date, INFERRED)) for date, row in inherited(anchor_rows, period)
     ]
-    for index, period in enumerate(periods, start=1):
-        anchor_rows = [r for r in rows if r.src == index]
-        for date, row in inherited(anchor_rows, period):
-            if not observed_directly(direct, date):
-                keyed.append((date, 1, index, point(row, date, INFERRED)))
+
+
+def product_points(
+    direct: Sequence[Sequence[Any]], inherited_points: Sequence[InheritedPoints]
+) -> list[bytes]:
+    """The encoded ``price_history`` of one product: the store's own rows (``HistoryRow``
+    layout, by ``valid_from``) merged with what each membership period inherited."""
+    if not any(inherited_points):
+        return [encode_point(r, r[2], DIRECT) for r in direct]
+    keyed: list[tuple[datetime, int, int, bytes]] = [
+        (r[2], 0, 0, encode_point(r, r[2], DIRECT)) for r in direct
+    ]
+    for index, points in enumerate(inherited_points, start=1):
+        keyed.extend(
+            (date, 1, index, encoded)
+            for date, encoded in points
+            if not observed_directly(direct, date)
+        )
     keyed.sort(key=lambda item: item[:3])
     return [item[3] for item in keyed]
 
 
 def inherited(
-    anchor_rows: Sequence[HistoryRow], period: Period
-) -> list[tuple[datetime, HistoryRow]]:
+    anchor_rows: Sequence[Sequence[Any]], period: Period
+) -> list[tuple[datetime, Sequence[Any]]]:
     """The anchor's rows in effect during ``period``, each dated within it."""
-    found: list[tuple[datetime, HistoryRow]] = []
+    found: list[tuple[datetime, Sequence[Any]]] = []
     for position, row in enumerate(anchor_rows):
-        if period.end is not None and row.valid_from >= period.end:
+        if period.end is not None and row[2] >= period.end:
             break
         following = anchor_rows[position + 1] if position + 1 < len(anchor_rows) else None
-        if following is not None and following.valid_from <= period.start:
+        if following is not None and following[2] <= period.start:
             continue  # superseded before the period began
-        found.append((max(row.valid_from, period.start), row))
+        found.append((max(row[2], period.start), row))
     return found
 
 
-def observed_directly(direct: Sequence[HistoryRow], moment: datetime) -> bool:
-    return any(r.valid_from <= moment <= r.last_seen for r in direct)
+def observed_directly(direct: Sequence[Sequence[Any]], moment: datetime) -> bool:
+    return any(r[2] <= moment <= r[3] for r in direct)

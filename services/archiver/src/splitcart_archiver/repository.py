@@ -14,7 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import models, sources
-from splitcart_archiver.history import HistoryRow, Period
+from splitcart_archiver.history import Period
+
+# A history row as streamed: a driver record or a list, in ``HistoryRow`` layout.
+Row = Sequence[Any]
 
 # SQLite allows 32,766 bound parameters; stay far below it.
 _IN_CHUNK = 1_000
@@ -190,39 +193,36 @@ async def members_of_group(session: AsyncSession, group_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class HistorySource:
-    """Rows of ``store_pk`` tagged ``src``; only those starting before ``before``."""
+    """The rows of ``store_pk``; only those starting before ``before`` when given."""
 
-    src: int
     store_pk: int
     before: datetime | None = None
 
 
-def _history_branch(source: HistorySource, ids: tuple[int, int] | None) -> Select[Any]:
-    h = sources.price_history
-    query = select(
-        h.c.product_id,
-        literal_column(str(int(source.src))).label("src"),
-        h.c.valid_from,
-        h.c.last_seen,
-        h.c.price_cents,
-        h.c.was_price_cents,
-        h.c.unit_price_cents,
-        h.c.unit_measure,
-        h.c.on_special,
-        h.c.available,
-    ).where(h.c.store_pk == source.store_pk)
-    if source.before is not None:
-        query = query.where(h.c.valid_from < source.before)
-    if ids is not None:
-        query = query.where(h.c.product_id.between(*ids))
-    return query
-
-
 def _history_query(history: Sequence[HistorySource], ids: tuple[int, int] | None) -> Any:
-    branches = [_history_branch(s, ids) for s in history]
-    return union_all(*branches).order_by(
-        literal_column("product_id"), literal_column("src"), literal_column("valid_from")
-    )
+    """One UNION ALL over the sources, ordered by (product_id, valid_from): each branch is
+    an index range scan in that order, so Postgres merges them without sorting."""
+    h = sources.price_history
+    branches = []
+    for src, source in enumerate(history):
+        branch = select(
+            h.c.product_id,
+            literal_column(str(src)).label("src"),
+            h.c.valid_from,
+            h.c.last_seen,
+            h.c.price_cents,
+            h.c.was_price_cents,
+            h.c.unit_price_cents,
+            h.c.unit_measure,
+            h.c.on_special,
+            h.c.available,
+        ).where(h.c.store_pk == source.store_pk)
+        if source.before is not None:
+            branch = branch.where(h.c.valid_from < source.before)
+        if ids is not None:
+            branch = branch.where(h.c.product_id.between(*ids))
+        branches.append(branch)
+    return union_all(*branches).order_by(literal_column("product_id"), literal_column("valid_from"))
 
 
 async def product_ids(session: AsyncSession, history: Sequence[HistorySource]) -> list[int]:
@@ -240,33 +240,42 @@ async def product_ids(session: AsyncSession, history: Sequence[HistorySource]) -
 
 async def stream_history(
     session: AsyncSession, history: Sequence[HistorySource], ids: Sequence[int], chunk: int
-) -> AsyncIterator[HistoryRow]:
-    """``history``'s rows ordered by (product_id, src, valid_from), never all in memory.
+) -> AsyncIterator[Row]:
+    """``history``'s rows (``HistoryRow`` layout) ordered by (product_id, valid_from),
+    never all in memory.
 
-    Postgres streams one ordered query through a server-side cursor; SQLite (no such cursor
-    in aiosqlite) reads ranges of ``chunk`` products, ``ids`` giving the range bounds.
+    Postgres streams one query through a server-side cursor of the asyncpg connection
+    itself (the rows are the hot path: driver records skip SQLAlchemy's row processing);
+    SQLite reads ranges of ``chunk`` products, ``ids`` giving the range bounds.
     """
     if _is_sqlite(session):
         async for row in _chunked_history(session, history, ids, chunk):
             yield row
         return
-    result = await session.stream(
-        _history_query(history, None).execution_options(yield_per=chunk * 5)
-    )
-    async for partition in result.partitions():
-        for row in partition:
-            yield HistoryRow(*row)
+    driver = await _asyncpg(session)
+    compiled = _history_query(history, None).compile(dialect=session.get_bind().dialect)
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    async for record in driver.cursor(str(compiled), *params, prefetch=chunk * 5):
+        yield record
+
+
+async def _asyncpg(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside the session's open transaction."""
+    connection = await session.connection()
+    await connection.execute(select(1))  # a cursor needs the transaction begun
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 async def _chunked_history(
     session: AsyncSession, history: Sequence[HistorySource], ids: Sequence[int], chunk: int
-) -> AsyncIterator[HistoryRow]:
+) -> AsyncIterator[Row]:
     for start in range(0, len(ids), chunk):
         bounds = (ids[start], ids[min(start + chunk, len(ids)) - 1])
         for row in await session.execute(_history_query(history, bounds)):
             values = list(row)
             values[2], values[3] = utc(values[2]), utc(values[3])
-            yield HistoryRow(*values)
+            yield values
 
 
 # --- archive: the dirty list ---------------------------------------------------------------

@@ -34,7 +34,7 @@ from splitcart_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import repository
-from splitcart_archiver.builder import BuiltArchive, ProductCache, build_company, build_store
+from splitcart_archiver.builder import BuiltArchive, CompanyCache, build_company, build_store
 from splitcart_archiver.models import COMPANY_ARCHIVE
 from splitcart_archiver.settings import ArchiverSettings
 
@@ -187,7 +187,7 @@ class Archiver:
     ) -> list[BuiltArchive]:
         built: list[BuiltArchive] = []
         for company, batch in _by_company(targets):
-            cache = ProductCache(company, self.settings.archive_chunk)
+            cache = CompanyCache(company, self.settings.archive_chunk)
             for target in batch:
                 archive = await self._build_one(target, cache, skip_missing=skip_missing)
                 if archive is not None:
@@ -199,7 +199,7 @@ class Archiver:
         return built
 
     async def _build_one(
-        self, target: Target, cache: ProductCache, *, skip_missing: bool
+        self, target: Target, cache: CompanyCache, *, skip_missing: bool
     ) -> BuiltArchive | None:
         try:
             archive = await self._write(target, cache)
@@ -216,13 +216,13 @@ class Archiver:
         )
         return archive
 
-    async def _write(self, target: Target, cache: ProductCache) -> BuiltArchive:
+    async def _write(self, target: Target, cache: CompanyCache) -> BuiltArchive:
         chunk = self.settings.archive_chunk
         async with self.db.read() as session:
             await _snapshot(session)
             if target.store_id == COMPANY_ARCHIVE:
                 return await build_company(session, self.root, target.company, chunk)
-            return await build_store(session, self.root, cache, target.store_id, chunk)
+            return await build_store(session, self.root, cache, target.store_id)
 
     async def _record(self, target: Target, archive: BuiltArchive) -> None:
         async with self.db.transaction() as session:

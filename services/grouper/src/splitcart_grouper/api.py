@@ -50,7 +50,7 @@ async def list_groups(
     session: Session,
     runtime: RuntimeDep,
     company: Company,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     offset: Offset = 0,
 ) -> GroupPage:
     """Each group with its anchor, size and the anchor's freshness."""

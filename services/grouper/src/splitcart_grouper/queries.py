@@ -37,9 +37,9 @@ async def list_groups(
 ) -> GroupPage:
     rows = await repository.group_summaries(session, company, limit, offset)
     total = await repository.count_groups(session, company)
-    items = [GroupSummary.model_validate({**r, "anchor_fresh": _fresh(r, oldest)}) for r in rows]
+    found = [GroupSummary.model_validate({**r, "anchor_fresh": _fresh(r, oldest)}) for r in rows]
     return GroupPage(
-        items=items,
+        groups=found,
         total=total,
         limit=limit,
         offset=offset,
@@ -119,7 +119,7 @@ async def effective_prices(
         anchor_store_id=anchor_id,
         direct=direct,
         inferred=len(items) - direct,
-        items=items[offset : offset + limit],
+        prices=items[offset : offset + limit],
         total=len(items),
         limit=limit,
         offset=offset,

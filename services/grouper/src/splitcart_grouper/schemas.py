@@ -57,7 +57,7 @@ class GroupSummary(_Out):
 
 
 class GroupPage(BaseModel):
-    items: list[GroupSummary]
+    groups: list[GroupSummary]
     total: int
     limit: int
     offset: int
@@ -124,7 +124,7 @@ class EffectivePricePage(BaseModel):
     anchor_store_id: str
     direct: int = Field(description="products priced from the store's own current data")
     inferred: int = Field(description="products priced from its anchor's current data")
-    items: list[EffectivePrice]
+    prices: list[EffectivePrice]
     total: int
     limit: int
     offset: int

@@ -1,9 +1,10 @@
 """All SQL of the ingest service.
 
 Catalogue writes are set-based: the catalogue goes into a temporary staging table (asyncpg
-COPY on Postgres, one executemany on SQLite), then a handful of statements compare it with
-``catalog`` and touch only what differs. The same statements run on both backends; the
-only dialect differences are the null-safe comparison and temp-table housekeeping.
+COPY on Postgres, one executemany on SQLite) and is compared with ``catalog`` by SQL that
+writes history only for changed prices and product details only where they differ. The
+statements are shared by both backends: Postgres runs them as one statement over a diff
+computed once (data-modifying CTEs), SQLite runs them in turn over a temp table.
 """
 
 from __future__ import annotations

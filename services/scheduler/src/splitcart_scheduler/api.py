@@ -10,6 +10,11 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response
+from splitcart_shared.auth import require
+from splitcart_shared.clock import clock, utc
+from splitcart_shared.errors import NotFound
+from splitcart_shared.events import Company
+from splitcart_shared.runtime import Runtime, runtime_of
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import metrics, service
@@ -27,17 +32,14 @@ from splitcart_scheduler.schemas import (
     StoreView,
 )
 from splitcart_scheduler.service import Policy
-from splitcart_shared.auth import require
-from splitcart_shared.clock import clock, utc
-from splitcart_shared.errors import NotFound
-from splitcart_shared.events import Company
-from splitcart_shared.runtime import Runtime, runtime_of
 
 router = APIRouter(prefix="/v1", tags=["scheduler"])
 Writer = Annotated[str, Depends(require("write"))]
 
 
-async def unit_of_work(runtime: Annotated[Runtime, Depends(runtime_of)]) -> AsyncIterator[AsyncSession]:
+async def unit_of_work(
+    runtime: Annotated[Runtime, Depends(runtime_of)],
+) -> AsyncIterator[AsyncSession]:
     """One request, one transaction, committed when the endpoint returns (before the response
     is sent: a scraper that gets a lease must find it committed when it calls back)."""
     async with runtime.db.transaction() as session:
@@ -58,7 +60,9 @@ Tx = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 Read = Annotated[AsyncSession, Depends(reader, scope="function")]
 Pol = Annotated[Policy, Depends(policy_of)]
 
-STALE = {409: {"description": "the token names no live lease (expired, released or unknown)"}}
+STALE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the token names no live lease (expired, released or unknown)"}
+}
 
 
 @router.post(
@@ -76,10 +80,10 @@ async def lease(_: Writer, request: LeaseRequest, session: Tx, policy: Pol) -> A
     return LeaseOut(
         token=granted.token,
         expires_at=granted.expires_at,
-        kind=granted.kind,  # type: ignore[arg-type]
-        reason=granted.reason,  # type: ignore[arg-type]
+        kind=granted.kind,
+        reason=granted.reason,
         spot_rotation=granted.spot_rotation,
-        store={  # type: ignore[arg-type]
+        store={
             "company": granted.company,
             "store_id": granted.store_id,
             "retailer_store_id": granted.retailer_store_id,
@@ -101,9 +105,7 @@ async def complete(_: Writer, token: str, session: Tx, policy: Pol) -> ReleaseOu
 
 
 @router.post("/leases/{token}/fail", response_model=ReleaseOut, responses=STALE)
-async def fail(
-    _: Writer, token: str, body: FailRequest, session: Tx, policy: Pol
-) -> ReleaseOut:
+async def fail(_: Writer, token: str, body: FailRequest, session: Tx, policy: Pol) -> ReleaseOut:
     return _released(await service.fail(session, policy, token, body.error, body.retryable))
 
 
@@ -138,7 +140,10 @@ async def rescrape(
     reason: Annotated[str, Body(embed=True, min_length=1, max_length=32)] = "manual",
 ) -> StoreView:
     """Ask for a full scrape of the store ahead of everything else."""
-    if await service.request_rescrape(session, policy, company, store_id, reason, clock.now()) is None:
+    if (
+        await service.request_rescrape(session, policy, company, store_id, reason, clock.now())
+        is None
+    ):
         raise NotFound("unknown store", company=company, store_id=store_id)
     row, planned = await service.store_detail(session, policy, company, store_id)
     return _store_view(row, planned)
@@ -150,8 +155,8 @@ async def stats(session: Read) -> StatsOut:
     metrics.publish(result)
     return StatsOut(
         generated_at=clock.now(),
-        due=[{"company": c, "reason": r, "stores": n} for c, r, n in result.due],  # type: ignore[misc]
-        leases=[{"company": c, "live": n, "cap": cap} for c, n, cap in result.leases],  # type: ignore[misc]
+        due=[{"company": c, "reason": r, "stores": n} for c, r, n in result.due],
+        leases=[{"company": c, "live": n, "cap": cap} for c, n, cap in result.leases],
     )
 
 
@@ -161,7 +166,9 @@ def _at(value: Any) -> Any:
 
 def _store_view(row: Mapping[str, Any], planned: service.Plan | None) -> StoreView:
     fields = {name: row[name] for name in StoreView.model_fields if name in row}
-    fields = {k: _at(v) if k.endswith("_at") or k == "retry_after" else v for k, v in fields.items()}
+    fields = {
+        k: _at(v) if k.endswith("_at") or k == "retry_after" else v for k, v in fields.items()
+    }
     return StoreView(**fields, lease=_lease_view(row), next=_next_view(row, planned))
 
 
@@ -184,8 +191,8 @@ def _next_view(row: Mapping[str, Any], planned: service.Plan | None) -> NextView
     if planned is None:
         return None
     return NextView(
-        kind=planned.kind,  # type: ignore[arg-type]
-        reason=planned.reason,  # type: ignore[arg-type]
+        kind=planned.kind,
+        reason=planned.reason,
         due_at=planned.due_at,
         ready_at=_at(row["ready_at"]),
     )

@@ -7,6 +7,8 @@ import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
+from splitcart_shared.logging import get_logger
+from splitcart_shared.runtime import Runtime, ServiceDefinition, create_service_app
 
 from splitcart_scheduler import consumers, metrics
 from splitcart_scheduler import service as scheduling
@@ -14,8 +16,6 @@ from splitcart_scheduler.api import router
 from splitcart_scheduler.models import SCHEMA, messaging, metadata
 from splitcart_scheduler.service import Policy
 from splitcart_scheduler.settings import SchedulerSettings, get_settings
-from splitcart_shared.logging import get_logger
-from splitcart_shared.runtime import Runtime, ServiceDefinition, create_service_app
 
 log = get_logger(__name__)
 
@@ -71,4 +71,5 @@ service = ServiceDefinition(
 
 
 def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
-    return create_service_app(service, settings)
+    app: FastAPI = create_service_app(service, settings)
+    return app

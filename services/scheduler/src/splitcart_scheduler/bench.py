@@ -18,21 +18,22 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from splitcart_shared.clock import clock
+from splitcart_shared.db import Database
+from splitcart_shared.events import COMPANIES, StoreRecord, StoresDiscovered
+from splitcart_shared.logging import configure_logging
+from splitcart_shared.migrations import upgrade
+from splitcart_shared.testing import create_pg_database, drop_pg_database, unique_name
 
 from splitcart_scheduler import service as scheduling
 from splitcart_scheduler.app import create_app, service
 from splitcart_scheduler.models import SCHEMA
 from splitcart_scheduler.settings import SchedulerSettings
-from splitcart_shared.clock import clock
-from splitcart_shared.db import Database
-from splitcart_shared.logging import configure_logging
-from splitcart_shared.events import COMPANIES, StoreRecord, StoresDiscovered
-from splitcart_shared.migrations import upgrade
-from splitcart_shared.testing import create_pg_database, drop_pg_database, unique_name
 
 BENCH_TOKEN = "bench-token-0123456789abcdef"
 
@@ -47,12 +48,22 @@ async def run(stores: int, clients: int, seconds: float, workers: int = 1) -> di
     url = await create_pg_database(name)
     try:
         await _prepare(url, stores, cap=clients)
-        with _server(url, cap=clients, workers=workers) as base_url:
-            await _wait_ready(base_url)
-            result = await _drive(base_url, clients, seconds)
+        with _server(url, cap=clients, workers=workers) as server:
+            await _wait_ready(server.base_url)
+            cpu_before = server.cpu_seconds()
+            result = await _drive(server.base_url, clients, seconds)
+            server_cpu = server.cpu_seconds() - cpu_before
     finally:
         await drop_pg_database(name)
-    return {"stores": stores, "clients": clients, "server_workers": workers, **result}
+    # CPU per lease (lease + complete) says what the throughput would be on an idle machine.
+    per_lease = server_cpu * 1000 / result["leases"] if result["leases"] else None
+    return {
+        "stores": stores,
+        "clients": clients,
+        "server_workers": workers,
+        **result,
+        "server_cpu_ms_per_lease": round(per_lease, 2) if per_lease else None,
+    }
 
 
 async def _prepare(url: str, stores: int, cap: int) -> None:
@@ -85,7 +96,7 @@ def _settings(url: str, cap: int) -> SchedulerSettings:
         database_url=url,
         anchor_refresh_hours=0.0,
         company_lease_cap={c: cap for c in COMPANIES},
-        api_tokens={"bench": {"token": BENCH_TOKEN, "scopes": ["read", "write"]}},  # type: ignore[dict-item]
+        api_tokens={"bench": {"token": BENCH_TOKEN, "scopes": ["read", "write"]}},
         log_level="WARNING",
     )
 
@@ -115,7 +126,17 @@ class _server:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> str:
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and its worker processes (Linux ``/proc``; 0 elsewhere)."""
+        if self.process is None:
+            return 0.0
+        return sum(_cpu_of(pid) for pid in _tree(self.process.pid))
+
+    def __enter__(self) -> _server:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", "splitcart_scheduler.bench:server_app",
             "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
@@ -123,7 +144,7 @@ class _server:
             "--workers", str(self.workers),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, env=self.env)
-        return f"http://127.0.0.1:{self.port}"
+        return self
 
     def __exit__(self, *_: object) -> None:
         if self.process is not None:
@@ -135,6 +156,23 @@ class _server:
                 self.process.wait()
 
 
+def _tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15 of proc(5), counted after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_app() -> Any:
     """The app uvicorn runs in the child process (settings come from its environment)."""
     settings = SchedulerSettings()
@@ -142,8 +180,8 @@ def server_app() -> Any:
     return create_app(settings)
 
 
-async def _wait_ready(base_url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_ready(base_url: str, patience: float = 30.0) -> None:
+    deadline = time.monotonic() + patience
     async with httpx.AsyncClient(base_url=base_url) as client:
         while True:
             try:

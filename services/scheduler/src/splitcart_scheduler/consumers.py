@@ -7,10 +7,6 @@ event's own time or id), so even a replay from another path changes nothing.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from splitcart_scheduler import service
-from splitcart_scheduler.service import Policy
 from splitcart_shared.bus import Handler
 from splitcart_shared.clock import utc
 from splitcart_shared.events import (
@@ -26,6 +22,10 @@ from splitcart_shared.events import (
     StoresDiscovered,
 )
 from splitcart_shared.runtime import Runtime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_scheduler import service
+from splitcart_scheduler.service import Policy
 
 ROUTING_KEYS = (
     StoresDiscovered.event_type,
@@ -46,7 +46,9 @@ def handler(policy: Policy) -> Handler:
     return handle
 
 
-async def apply(session: AsyncSession, policy: Policy, payload: Payload, envelope: Envelope) -> None:
+async def apply(
+    session: AsyncSession, policy: Policy, payload: Payload, envelope: Envelope
+) -> None:
     at = utc(envelope.occurred_at)
     match payload:
         case StoresDiscovered():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from prometheus_client import Gauge
+from splitcart_shared.events import COMPANIES
 
 from splitcart_scheduler.service import REASONS, Stats
-from splitcart_shared.events import COMPANIES
 
 DUE_STORES = Gauge(
     "splitcart_scheduler_due_stores",

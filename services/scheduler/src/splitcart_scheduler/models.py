@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from splitcart_shared.db import NAMING_CONVENTION
+from splitcart_shared.outbox import messaging_tables
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,9 +27,6 @@ from sqlalchemy import (
     text,
 )
 from sqlmodel import SQLModel
-
-from splitcart_shared.db import NAMING_CONVENTION
-from splitcart_shared.outbox import messaging_tables
 
 SCHEMA = "scheduling"
 SQLModel.metadata.naming_convention = NAMING_CONVENTION

@@ -126,9 +126,7 @@ async def ids_of(session: AsyncSession, company: str, store_ids: Iterable[str]) 
     wanted = list(store_ids)
     if not wanted:
         return []
-    rows = await session.execute(
-        select(S.id).where(S.company == company, S.store_id.in_(wanted))
-    )
+    rows = await session.execute(select(S.id).where(S.company == company, S.store_id.in_(wanted)))
     return [int(r[0]) for r in rows]
 
 
@@ -257,7 +255,7 @@ def _handout(filtered: bool) -> Select[Any]:
     A store whose lease expired may be taken over even when its company has no free slot: it
     still occupies one, which simply passes to the new holder.
     """
-    now = bindparam("now")
+    now: Any = bindparam("now")
     free_slot = exists().where(L.company == S.company, L.store_pk.is_(None), ~L.retired)
     query = (
         select(S.id, S.company, S.lease_token.label("old_token"))
@@ -376,10 +374,12 @@ async def _claim_serialised(session: AsyncSession, params: dict[str, Any], filte
         )
     lease = _prebuilt(
         "lease-one",
-        lambda: update(stores)
-        .where(S.id == bindparam("pk"))
-        .values(**_lease_values())
-        .returning(*LEASE_COLUMNS),
+        lambda: (
+            update(stores)
+            .where(S.id == bindparam("pk"))
+            .values(**_lease_values())
+            .returning(*LEASE_COLUMNS)
+        ),
     )
     return Claim(True, (await session.execute(lease, {**params, "pk": pick.id})).mappings().first())
 
@@ -437,7 +437,10 @@ def _release(values: Mapping[str, Any], postgres: bool) -> Any:
 
 
 async def _run_release(
-    session: AsyncSession, key: str, values: Callable[[], Mapping[str, Any]], params: Mapping[str, Any]
+    session: AsyncSession,
+    key: str,
+    values: Callable[[], Mapping[str, Any]],
+    params: Mapping[str, Any],
 ) -> RowMapping | None:
     postgres = _is_postgres(session)
     stmt = _prebuilt(f"{key}-{postgres}", lambda: _release(values(), postgres))
@@ -491,9 +494,11 @@ async def free_slots(session: AsyncSession, store_pks: Sequence[int]) -> None:
         return
     stmt = _prebuilt(
         "free-slots",
-        lambda: update(lease_slots)
-        .where(L.store_pk.in_(bindparam("pks", expanding=True)))
-        .values(store_pk=None),
+        lambda: (
+            update(lease_slots)
+            .where(L.store_pk.in_(bindparam("pks", expanding=True)))
+            .values(store_pk=None)
+        ),
     )
     await session.execute(stmt, {"pks": list(store_pks)})
 
@@ -504,9 +509,7 @@ async def sync_slots(session: AsyncSession, caps: Mapping[str, int]) -> None:
     insert = pg_insert if _is_postgres(session) else sqlite_insert
     for company, cap in sorted(caps.items()):
         await session.execute(
-            update(lease_slots)
-            .where(L.company == company)
-            .values(retired=L.slot >= cap)
+            update(lease_slots).where(L.company == company).values(retired=L.slot >= cap)
         )
         await session.execute(
             delete(lease_slots).where(L.company == company, L.retired, L.store_pk.is_(None))
@@ -537,9 +540,7 @@ async def queue(
     session: AsyncSession, now: datetime, company: str | None, limit: int
 ) -> list[RowMapping]:
     query = (
-        select(
-            S.company, S.store_id, S.name, S.priority, S.ready_at, S.attempts, S.lease_token
-        )
+        select(S.company, S.store_id, S.name, S.priority, S.ready_at, S.attempts, S.lease_token)
         .where(
             S.priority.is_not(None),
             S.ready_at <= now,

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from splitcart_shared.events import Company
 
 Kind = Literal["full", "spot"]

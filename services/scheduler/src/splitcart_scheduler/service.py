@@ -16,12 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, null
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from splitcart_scheduler import repository as repo
-from splitcart_scheduler.models import REASONS, Tier
-from splitcart_scheduler.settings import SchedulerSettings
 from splitcart_shared.clock import clock, utc
 from splitcart_shared.errors import Conflict, NotFound
 from splitcart_shared.events import (
@@ -35,6 +29,12 @@ from splitcart_shared.events import (
     StoresDiscovered,
 )
 from splitcart_shared.logging import get_logger
+from sqlalchemy import case, null
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from splitcart_scheduler import repository as repo
+from splitcart_scheduler.models import REASONS, Tier
+from splitcart_scheduler.settings import SchedulerSettings
 
 log = get_logger(__name__)
 
@@ -67,13 +67,13 @@ class Policy:
 
     def member_interval(self, confirmations: int) -> timedelta:
         # The exponent is bounded so a long-healthy member cannot overflow the timedelta.
-        doubled = self.member_check * (2 ** min(max(confirmations, 0), 16))
+        doubled = self.member_check * (1 << min(max(confirmations, 0), 16))
         return max(self.member_check, min(doubled, self.member_check_max))
 
     def backoff(self, attempts: int, retryable: bool = True) -> timedelta:
         if not retryable:
             return self.backoff_cap
-        return min(self.backoff_cap, self.backoff_base * (2 ** min(max(attempts - 1, 0), 32)))
+        return min(self.backoff_cap, self.backoff_base * (1 << min(max(attempts - 1, 0), 32)))
 
     def lease_expiry(self, granted_at: datetime, now: datetime) -> datetime:
         return min(now + self.lease_ttl, granted_at + self.lease_max)
@@ -124,7 +124,7 @@ class Plan:
 
     @property
     def reason(self) -> str:
-        return REASONS[self.tier]
+        return str(REASONS[self.tier])
 
     @property
     def kind(self) -> str:
@@ -217,8 +217,14 @@ async def grant_lease(
         )
         if claim.lease is not None:
             lease = _lease_of(claim.lease)
-            log.info("lease.granted", store_id=lease.store_id, company=lease.company,
-                     kind=lease.kind, reason=lease.reason, worker_id=worker_id)
+            log.info(
+                "lease.granted",
+                store_id=lease.store_id,
+                company=lease.company,
+                kind=lease.kind,
+                reason=lease.reason,
+                worker_id=worker_id,
+            )
             return lease
         if not claim.picked:
             return None
@@ -290,8 +296,14 @@ async def fail(
         raise await _stale(session, token)
     retry_after = now + policy.backoff(int(row["attempts"]), retryable)
     await _after_release(session, policy, row, retry_after=retry_after)
-    log.warning("lease.failed", store_id=row["store_id"], company=row["company"],
-                error=error, retryable=retryable, attempts=row["attempts"])
+    log.warning(
+        "lease.failed",
+        store_id=row["store_id"],
+        company=row["company"],
+        error=error,
+        retryable=retryable,
+        attempts=row["attempts"],
+    )
     return Released(token, row["company"], row["store_id"], "failed", retry_after)
 
 
@@ -343,21 +355,28 @@ async def request_rescrape(
 ) -> int | None:
     """Ask for a full scrape; an earlier request still pending keeps its place."""
     S = repo.S
-    pending_done = (S.last_completed_kind == "full") & (S.last_completed_at > S.rescrape_requested_at)
+    pending_done = (S.last_completed_kind == "full") & (
+        S.last_completed_at > S.rescrape_requested_at
+    )
     store_pk = await repo.update_store(
-        session, company, store_id,
+        session,
+        company,
+        store_id,
         {"rescrape_requested_at": at, "rescrape_reason": reason},
         S.rescrape_requested_at.is_(None) | pending_done,
     )
     if store_pk is None:
         known = await repo.ids_of(session, company, [store_id])
-        return known[0] if known else None
+        found: int | None = known[0] if known else None
+        return found
     await replan(session, policy, [store_pk])
     log.info("store.rescrape_requested", store_id=store_id, company=company, reason=reason)
-    return store_pk
+    return int(store_pk)
 
 
-async def store_detail(session: AsyncSession, policy: Policy, company: str, store_id: str) -> tuple[Mapping[str, Any], Plan | None]:
+async def store_detail(
+    session: AsyncSession, policy: Policy, company: str, store_id: str
+) -> tuple[Mapping[str, Any], Plan | None]:
     row = await repo.store(session, company, store_id)
     if row is None:
         raise NotFound("unknown store", company=company, store_id=store_id)
@@ -475,8 +494,13 @@ async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRej
     facts = StoreFacts.from_row({**row, "retry_after": retry_after})
     priority, ready = placement(facts, policy)
     await repo.set_placement(session, store_pk, priority, ready, retry_after, with_retry=True)
-    log.warning("scrape.rejected", store_id=event.store_id, company=event.company,
-                reason=event.reason, attempts=row["attempts"])
+    log.warning(
+        "scrape.rejected",
+        store_id=event.store_id,
+        company=event.company,
+        reason=event.reason,
+        attempts=row["attempts"],
+    )
 
 
 async def apply_merged(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import Field
-
 from splitcart_shared.settings import CommonSettings
 
 DEFAULT_COMPANY_CAP = 4

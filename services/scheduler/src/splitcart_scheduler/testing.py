@@ -7,18 +7,15 @@ Used by ``services/scheduler/tests`` and by simulations (needs the dev dependenc
 from __future__ import annotations
 
 import uuid
-from urllib.parse import quote
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-
-from splitcart_scheduler.app import create_app
-from splitcart_scheduler.settings import SchedulerSettings
 from splitcart_shared.bus import Subscription, handle_once
 from splitcart_shared.clock import clock
 from splitcart_shared.events import (
@@ -31,6 +28,9 @@ from splitcart_shared.events import (
     StoresDiscovered,
 )
 from splitcart_shared.runtime import Runtime
+
+from splitcart_scheduler.app import create_app
+from splitcart_scheduler.settings import SchedulerSettings
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 TOKEN = "scraper-token-0123456789"
@@ -73,17 +73,23 @@ class Harness:
         return envelope
 
     async def redeliver(self, envelope: Envelope) -> bool:
-        return await handle_once(self.subscription, envelope, envelope.typed())
+        handled: bool = await handle_once(self.subscription, envelope, envelope.typed())
+        return handled
 
     async def replay_as_new(self, envelope: Envelope) -> None:
         """The same event under a fresh id: the inbox cannot help, the update must."""
         again = envelope.model_copy(update={"event_id": uuid.uuid4()})
         await handle_once(self.subscription, again, again.typed())
 
-    async def discover(self, company: str, *records: StoreRecord, complete: bool = False,
-                       swept_at: datetime | None = None) -> Envelope:
+    async def discover(
+        self,
+        company: str,
+        *records: StoreRecord,
+        complete: bool = False,
+        swept_at: datetime | None = None,
+    ) -> Envelope:
         payload = StoresDiscovered(
-            company=company,  # type: ignore[arg-type]
+            company=company,
             swept_at=swept_at or clock.now(),
             complete=complete,
             stores=list(records),
@@ -94,9 +100,9 @@ class Harness:
         self, company: str, store_id: str, kind: str = "full", at: datetime | None = None
     ) -> Envelope:
         payload = StoreIngested(
-            company=company,  # type: ignore[arg-type]
+            company=company,
             store_id=store_id,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             scraped_at=at or clock.now(),
             source_event_id=uuid.uuid4(),
             products=100,
@@ -108,7 +114,7 @@ class Harness:
 
     async def merged(self, company: str, group_id: str, anchor: str, *moved: str) -> Envelope:
         payload = GroupMerged(
-            company=company,  # type: ignore[arg-type]
+            company=company,
             into_group_id=group_id,
             from_group_id=f"from-{group_id}",
             anchor_store_id=anchor,
@@ -152,7 +158,11 @@ class Harness:
 
 
 def record(store_id: str, **extra: Any) -> StoreRecord:
-    values: dict[str, Any] = {"name": f"Store {store_id}", "division": "Supermarkets", "state": "NSW"}
+    values: dict[str, Any] = {
+        "name": f"Store {store_id}",
+        "division": "Supermarkets",
+        "state": "NSW",
+    }
     values.update(extra)
     return StoreRecord(store_id=store_id, **values)
 
@@ -167,5 +177,3 @@ async def running(settings: SchedulerSettings) -> AsyncIterator[Harness]:
             transport=transport, base_url="http://scheduler", headers=headers
         ) as client:
             yield Harness(app, client)
-
-

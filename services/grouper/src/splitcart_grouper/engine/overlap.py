@@ -186,6 +186,7 @@ class FastComparator:
         self._oldest = max(ticks(now) - params.freshness_seconds, NO_TIME + 1)
         self._block = block
         self._exact: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._decided: dict[tuple[str, str], bool] = {}
 
     def knows(self, store: str) -> bool:
         return store in self._prices
@@ -206,25 +207,20 @@ class FastComparator:
         return [evidence(a, b, *self._exact[a, b], params=self.params, exact=True) for b in others]
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
-        if not others:
-            return []
-        alive = self._scan(a, list(others), prune=True)
-        return [bool(x) for x in alive]
+        todo = [b for b in dict.fromkeys(others) if (a, b) not in self._decided]
+        if todo:
+            self._scan(a, todo, prune=True)
+        return [self._decided[a, b] for b in others]
 
-    def _current(self, rows: npt.NDArray[np.intp]) -> I64:
-        """[count, first tick, last tick] of each row's current observations."""
-        return self._prices.current_stats(self._oldest)[rows]
-
-    def _scan(self, a: str, others: list[str], prune: bool) -> npt.NDArray[np.bool_]:
-        """Count ``a`` against ``others``; return which match.
+    def _scan(self, a: str, others: list[str], prune: bool) -> None:
+        """Count ``a`` against each of ``others`` and record the decisions.
 
         With ``prune`` a candidate stops being scanned once it can no longer match
         (:meth:`GroupingParams.allowed_mismatches` of the smaller catalogue is the most
-        any shared count could allow). Pairs scanned to the end have exact counts and
-        are remembered for :meth:`compare_many`.
+        any shared count could allow). Pairs scanned to the end have exact counts, kept
+        for :meth:`compare_many`.
         """
-        rows = self._prices.rows(others)
-        ra = self._prices.row(a)
+        rows, ra = self._prices.rows(others), self._prices.row(a)
         stats = self._prices.current_stats(self._oldest)
         mine, theirs = stats[ra], stats[rows]
         smaller = np.minimum(theirs[:, 0], mine[0])
@@ -234,10 +230,15 @@ class FastComparator:
         uniform = span <= self.params.pairing_seconds
         alive = smaller >= self.params.min_shared if prune else np.ones(len(rows), np.bool_)
         shared, mism = self._count(ra, rows, alive, smaller, uniform, prune)
-        for i in np.flatnonzero(alive).tolist():
-            counts = (int(shared[i]), int(mism[i]), int(smaller[i]))
-            self._exact[a, others[i]] = self._exact[others[i], a] = counts
-        return alive & self.params.matched_many(shared, mism, smaller)
+        matched = (alive & self.params.matched_many(shared, mism, smaller)).tolist()
+        for k, b in enumerate(others):
+            self._decided[a, b] = self._decided[b, a] = matched[k]
+            if alive[k]:
+                self._exact[a, b] = self._exact[b, a] = (
+                    int(shared[k]),
+                    int(mism[k]),
+                    int(smaller[k]),
+                )
 
     def _count(
         self,
@@ -249,23 +250,35 @@ class FastComparator:
         prune: bool,
     ) -> tuple[I64, I64]:
         price = self._prices.effective(self._oldest)
-        budget = self.params.allowed_mismatches_many(smaller)
         shared = np.zeros(len(rows), np.int64)
         mism = np.zeros(len(rows), np.int64)
+        # The candidates still in play, compacted: per slice, work and bookkeeping touch
+        # only them; a candidate's counts are written back when it drops out or at the end.
         live = np.flatnonzero(alive)
+        l_rows, l_uniform = rows[live], uniform[live]
+        l_budget = self.params.allowed_mismatches_many(smaller[live])
+        l_shared, l_mism = shared[live], mism[live]
         for cols in _blocks(price.shape[1], self._block):
             if live.size == 0:
                 break
             mine = price[ra, cols]
             if mine.max(initial=NO_PRICE) < 0:
                 continue
-            both, same = self._block_counts(ra, rows[live], cols, mine, uniform[live])
-            shared[live] += both
-            mism[live] += both - same
-            if prune:
-                keep = mism[live] <= budget[live]
+            both, same = self._block_counts(ra, l_rows, cols, mine, l_uniform)
+            l_shared += both
+            l_mism += both - same
+            if prune and (l_mism > l_budget).any():
+                keep = l_mism <= l_budget
+                shared[live], mism[live] = l_shared, l_mism
                 alive[live[~keep]] = False
-                live = live[keep]
+                live, l_rows, l_uniform, l_budget = (
+                    live[keep],
+                    l_rows[keep],
+                    l_uniform[keep],
+                    l_budget[keep],
+                )
+                l_shared, l_mism = l_shared[keep], l_mism[keep]
+        shared[live], mism[live] = l_shared, l_mism
         return shared, mism
 
     def _block_counts(
@@ -275,7 +288,7 @@ class FastComparator:
         cols: slice,
         mine: npt.NDArray[np.int32],
         uniform: npt.NDArray[np.bool_],
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    ) -> tuple[I64, I64]:
         """Shared and equal counts of one block. Where a has no current price, the
         threshold is unreachable and the wanted price impossible, so each count is one
         comparison against a per-column vector."""
@@ -291,9 +304,9 @@ class FastComparator:
         return _rowsum(both), _rowsum((theirs == wanted) & paired)
 
 
-def _rowsum(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
-    counted: npt.NDArray[np.intp] = np.count_nonzero(mask, axis=1)
-    return counted
+def _rowsum(mask: npt.NDArray[np.bool_]) -> I64:
+    # What count_nonzero(axis=1) does, minus its Python-level dispatch (hot, tiny calls).
+    return mask.sum(axis=1, dtype=np.int64)
 
 
 @functools.cache

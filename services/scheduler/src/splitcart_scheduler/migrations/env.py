@@ -1,6 +1,5 @@
 from alembic import context
-
-from splitcart_shared.migrations import run_env
 from splitcart_scheduler.models import metadata
+from splitcart_shared.migrations import run_env
 
 run_env(context, metadata)

@@ -8,7 +8,7 @@ import typer
 import uvicorn
 
 from splitcart_scraper.sandbox.app import create_app
-from splitcart_scraper.sandbox.faults import KNOBS, FaultConfig, Knob
+from splitcart_scraper.sandbox.faults import KNOBS, FaultConfig, Knob, quiet_dropped_connections
 
 app = typer.Typer(
     help="The offline sandbox: simulated Coles, Woolworths, Aldi and IGA", no_args_is_help=True
@@ -75,6 +75,7 @@ def serve(
     products = scale if scale is not None else product_scale
     typer.echo(f"building world seed={seed} store_scale={stores} product_scale={products} ...")
     application = create_app(seed, stores, products, faults, warm=True)
+    quiet_dropped_connections()
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 

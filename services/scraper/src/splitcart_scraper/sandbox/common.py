@@ -133,6 +133,7 @@ class PriceFields:
         if members is None:
             if len(self._cache) >= self._limit:
                 self._cache.clear()
+            # the slice is an exact-size copy, so cached members hold no slack
             members = self._cache[key] = orjson.dumps(self._build(product, k, prices))[1:-1]
         return members
 
@@ -161,7 +162,9 @@ class LazyBytes:
     def __getitem__(self, product: int) -> bytes:
         value = self._cache.get(product)
         if value is None:
-            value = self._cache[product] = self._build(product)
+            # An exact-size copy: serialisers over-allocate and shrink in place, which
+            # would leave each kept value holding a much larger heap block.
+            value = self._cache[product] = bytes(memoryview(self._build(product)))
         return value
 
 

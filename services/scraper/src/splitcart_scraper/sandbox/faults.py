@@ -9,6 +9,7 @@ order always fault the same requests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -147,6 +148,16 @@ class FaultMiddleware:
 
 class ConnectionDropped(ConnectionResetError):
     """Raised mid-response so the server aborts the connection (the client sees a reset)."""
+
+
+class _HideDroppedConnections(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+
+
+def quiet_dropped_connections() -> None:
+    """Injected resets are expected: keep their tracebacks out of the server log."""
+    logging.getLogger("uvicorn.error").addFilter(_HideDroppedConnections())
 
 
 class _Mangler:
