@@ -134,6 +134,23 @@ async def test_member_prices_are_its_own_where_it_has_them_else_its_anchors(api:
     assert items[199]["price_cents"] == int(base[199])
 
 
+async def test_an_anchors_fresher_observation_wins_over_a_members_older_own_price(
+    api: Api, sim_clock: SimulatedClock
+) -> None:
+    from datetime import timedelta
+
+    base = await planted(api)
+    sim_clock.advance(timedelta(hours=24))
+    moved = base.copy()
+    moved[5] += 100
+    await api.world.ingest("A", moved)
+
+    body = (await api.client.get("/v1/stores/coles/B/prices")).json()
+
+    assert (body["direct"], body["inferred"]) == (0, 200)
+    assert body["prices"][5]["price_cents"] == int(base[5]) + 100
+
+
 async def test_anchor_and_lone_store_prices_are_all_direct(api: Api) -> None:
     await planted(api)
     for store in ("A", "C"):
@@ -330,3 +347,13 @@ def _ingested(store_id: str) -> StoreIngested:
         changed_prices=0,
         delisted=0,
     )
+
+
+async def test_stats_show_the_work_left_until_rounds_caught_up(api: Api) -> None:
+    await api.world.ingest("A", api.world.base_prices())
+    waiting = (await api.client.get("/v1/stats")).json()
+    await api.round()
+    caught_up = (await api.client.get("/v1/stats")).json()
+
+    assert waiting["companies"] == {"coles": {"groups": 0, "stores": 0, "dirty": 1}}
+    assert caught_up["companies"] == {"coles": {"groups": 1, "stores": 1, "dirty": 0}}

@@ -245,6 +245,32 @@ async def test_each_spot_check_of_a_member_advances_its_rotation(
     assert rotations == [0, 1, 2]
 
 
+async def test_a_rescrape_asked_for_during_a_lease_is_not_met_by_that_lease(
+    h: Harness, sim_clock: SimulatedClock
+) -> None:
+    await h.discover("coles", record("COL:1"))
+    lease = await h.lease_ok()
+    sim_clock.advance(timedelta(minutes=1))
+    await h.deliver(StoreRescrapeRequested(company="coles", store_id="COL:1", reason="tie_break"))
+    assert (await h.complete(lease["token"])).status_code == 200
+    again = await h.lease_ok()
+    assert (again["store"]["store_id"], again["reason"]) == ("COL:1", "rescrape_requested")
+
+
+async def test_a_lowered_cap_takes_effect_as_running_leases_end(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(company_lease_cap={"coles": 2}) as h:
+        await h.discover("coles", *(record(f"COL:{i}") for i in range(4)))
+        held = [await h.lease_ok(), await h.lease_ok()]
+    async with harness_with(company_lease_cap={"coles": 1}) as h:
+        assert (await h.lease()).status_code == 204
+        for lease in held:
+            assert (await h.complete(lease["token"])).status_code == 200
+        assert (await h.lease()).status_code == 200
+        assert (await h.lease()).status_code == 204
+
+
 # --- bad input and auth ---------------------------------------------------------------------
 
 

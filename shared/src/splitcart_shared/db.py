@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+READ_ONLY = "splitcart_read_only"
 SCHEMAS: tuple[str, ...] = ("scheduling", "catalog", "grouping", "archive")
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -66,7 +67,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, main_file: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no write lock; writers take it up front (no lock upgrades).
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -100,7 +103,9 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (on SQLite it does not take the write lock)."""
         async with self.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
             yield session
 
     async def ping(self) -> None:

@@ -174,14 +174,20 @@ def _anchor_rows(
             )
 
 
-def _member_rows(pk: int, products: int, rng: np.random.Generator) -> Iterator[tuple[Any, ...]]:
-    prices = rng.integers(100, 3000, products)
-    for product in range(products):
-        cents = int(prices[product])
-        yield (pk, product + 1, cents, None, cents // 5, "100g", False, True, T0, T0)
+_MEMBERS_SCRAPE = """
+INSERT INTO catalog.price_history (store_pk, product_id, price_cents, was_price_cents,
+    unit_price_cents, unit_measure, on_special, available, valid_from, last_seen)
+SELECT m.pk, h.product_id, h.price_cents, h.was_price_cents, h.unit_price_cents,
+    h.unit_measure, h.on_special, h.available, h.valid_from, h.valid_from
+FROM catalog.price_history h
+JOIN unnest($1::bigint[], $2::bigint[]) AS m(pk, anchor_pk) ON h.store_pk = m.anchor_pk
+WHERE h.valid_from = $3
+"""
 
 
 async def _seed_history(conn: asyncpg.Connection, stores: int, products: int, days: int) -> int:
+    """Anchors' histories by COPY; each member's own full scrape on day 0 (equal to its
+    anchor's prices then: that is why they were grouped) copied inside the server."""
     columns = [
         "store_pk",
         "product_id",
@@ -194,17 +200,20 @@ async def _seed_history(conn: asyncpg.Connection, stores: int, products: int, da
         "valid_from",
         "last_seen",
     ]
-    rng, total = np.random.default_rng(7), 0
-    for index in range(stores):
-        pk = index + 1
-        if _anchor_of(index) == index:
-            rows = list(_anchor_rows(pk, products, days, rng))
-        else:
-            rows = list(_member_rows(pk, products, rng))
+    rng = np.random.default_rng(7)
+    anchors = [i for i in range(stores) if _anchor_of(i) == i]
+    for index in anchors:
         await conn.copy_records_to_table(
-            "price_history", schema_name="catalog", columns=columns, records=rows
+            "price_history",
+            schema_name="catalog",
+            columns=columns,
+            records=_anchor_rows(index + 1, products, days, rng),
         )
-        total += len(rows)
+    members = [i for i in range(stores) if _anchor_of(i) != i]
+    await conn.execute(
+        _MEMBERS_SCRAPE, [i + 1 for i in members], [_anchor_of(i) + 1 for i in members], T0
+    )
+    total: int = await conn.fetchval("SELECT count(*) FROM catalog.price_history")
     return total
 
 
@@ -242,7 +251,7 @@ async def seed(url: str, stores: int, products: int, days: int) -> int:
         await _seed_catalog(conn, stores, products)
         rows = await _seed_history(conn, stores, products, days)
         await _seed_grouping(conn, stores)
-        await conn.execute("ANALYZE")
+        await conn.execute("VACUUM ANALYZE")  # the steady state autovacuum keeps
     finally:
         await conn.close()
     return rows

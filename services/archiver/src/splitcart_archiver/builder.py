@@ -8,8 +8,8 @@ details, a few anchors' inherited points) and one store's product ids.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -133,15 +133,15 @@ async def _read_inherited(
     return found
 
 
-def category_hierarchy(paths: Sequence[tuple[str, ...]]) -> list[dict[str, Any]]:
+def category_hierarchy(paths: Iterable[tuple[str, ...]]) -> list[dict[str, Any]]:
     """The category tree of a set of products: nodes by name, each with the number of
     products at or below it; products without a category are not counted anywhere."""
     root: dict[str, Any] = {}
-    for path in paths:
+    for path, count in Counter(paths).items():  # a few thousand distinct paths at most
         level = root
         for name in path:
             node = level.setdefault(name, {"count": 0, "children": {}})
-            node["count"] += 1
+            node["count"] += count
             level = node["children"]
     return _tree(root)
 
@@ -223,7 +223,8 @@ async def plan_store(
 
 
 def store_metadata(plan: StorePlan, cache: CompanyCache, generated_at: datetime) -> dict[str, Any]:
-    paths = [cache.category[i] for i in plan.product_ids]
+    category = cache.category
+    paths = (category[i] for i in plan.product_ids)
     return {
         "schema_version": SCHEMA_VERSION,
         "store": store_details(plan.store),
@@ -234,18 +235,19 @@ def store_metadata(plan: StorePlan, cache: CompanyCache, generated_at: datetime)
     }
 
 
-async def by_product(rows: AsyncIterator[Row]) -> AsyncIterator[list[Row]]:
+async def by_product(batches: AsyncIterator[list[Row]]) -> AsyncIterator[list[Row]]:
     """Consecutive rows of one product (the stream is ordered by product id)."""
-    batch: list[Row] = []
+    group: list[Row] = []
     current = None
-    async for row in rows:
-        if row[0] != current:
-            if batch:
-                yield batch
-            batch, current = [], row[0]
-        batch.append(row)
-    if batch:
-        yield batch
+    async for rows in batches:
+        for row in rows:
+            if row[0] != current:
+                if group:
+                    yield group
+                group, current = [], row[0]
+            group.append(row)
+    if group:
+        yield group
 
 
 async def write_products(
@@ -255,19 +257,17 @@ async def write_products(
     stream = repository.stream_history(session, [plan.direct], plan.direct_ids, cache.chunk)
     direct_rows = by_product(stream)
     pending = await anext(direct_rows, None)
-    written = 0
-    for product_id in plan.product_ids:
+    prefix, inherited, write = cache.prefix, plan.inherited, sink.write
+    for count, product_id in enumerate(plan.product_ids):
         direct: list[Row] = []
         if pending is not None and pending[0][0] == product_id:
             direct, pending = pending, await anext(direct_rows, None)
-        inherited = [points.get(product_id, ()) for points in plan.inherited]
-        body = b",".join(product_points(direct, inherited))
-        sink.write((b"," if written else b"") + cache.prefix[product_id] + b"[" + body + b"]}")
-        written += 1
+        points = product_points(direct, [by_id.get(product_id, ()) for by_id in inherited])
+        write((b"," if count else b"") + prefix[product_id] + b"[" + b",".join(points) + b"]}")
     if pending is not None:
         # Only possible if the rows changed under the read: never publish that file.
         raise RuntimeError(f"store {plan.store['store_id']} has rows beyond its plan")
-    return written
+    return len(plan.product_ids)
 
 
 async def build_store(

@@ -131,19 +131,27 @@ def product_points(
 ) -> list[bytes]:
     """The encoded ``price_history`` of one product: the store's own rows (``HistoryRow``
     layout, by ``valid_from``) merged with what each membership period inherited."""
-    if not any(inherited_points):
-        return [encode_point(r, r[2], DIRECT) for r in direct]
-    keyed: list[tuple[datetime, int, int, bytes]] = [
-        (r[2], 0, 0, encode_point(r, r[2], DIRECT)) for r in direct
-    ]
-    for index, points in enumerate(inherited_points, start=1):
-        keyed.extend(
-            (date, 1, index, encoded)
-            for date, encoded in points
-            if not observed_directly(direct, date)
-        )
+    own = [encode_point(r, r[2], DIRECT) for r in direct]
+    kept = [_not_observed(direct, points) for points in inherited_points]
+    if not any(kept):
+        return own
+    if len(kept) == 1 and (not direct or direct[-1][2] < kept[0][0][0]):
+        return own + [encoded for _, encoded in kept[0]]  # already in date order
+    keyed = [(r[2], 0, 0, encoded) for r, encoded in zip(direct, own, strict=True)]
+    for index, points in enumerate(kept, start=1):
+        keyed.extend((date, 1, index, encoded) for date, encoded in points)
     keyed.sort(key=lambda item: item[:3])
     return [item[3] for item in keyed]
+
+
+def _not_observed(direct: Sequence[Sequence[Any]], points: InheritedPoints) -> InheritedPoints:
+    """Rule 3: drop inherited points the store observed itself."""
+    if not direct or not points:
+        return points
+    first, last = min(r[2] for r in direct), max(r[3] for r in direct)
+    if points[0][0] > last or points[-1][0] < first:
+        return points  # the common case: no overlap with the store's own observations
+    return [p for p in points if not observed_directly(direct, p[0])]
 
 
 def inherited(

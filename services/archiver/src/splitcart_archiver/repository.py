@@ -228,6 +228,12 @@ def _history_query(history: Sequence[HistorySource], ids: tuple[int, int] | None
 async def product_ids(session: AsyncSession, history: Sequence[HistorySource]) -> list[int]:
     """Every product with at least one row in ``history``, ascending."""
     h = sources.price_history
+    if len(history) == 1:
+        (source,) = history
+        query = select(h.c.product_id).distinct().where(h.c.store_pk == source.store_pk)
+        if source.before is not None:
+            query = query.where(h.c.valid_from < source.before)
+        return list((await session.execute(query.order_by(h.c.product_id))).scalars())
     branches = []
     for source in history:
         branch = select(h.c.product_id).distinct().where(h.c.store_pk == source.store_pk)
@@ -240,23 +246,24 @@ async def product_ids(session: AsyncSession, history: Sequence[HistorySource]) -
 
 async def stream_history(
     session: AsyncSession, history: Sequence[HistorySource], ids: Sequence[int], chunk: int
-) -> AsyncIterator[Row]:
-    """``history``'s rows (``HistoryRow`` layout) ordered by (product_id, valid_from),
-    never all in memory.
+) -> AsyncIterator[list[Row]]:
+    """``history``'s rows (``HistoryRow`` layout) ordered by (product_id, valid_from), in
+    batches, never all in memory.
 
     Postgres streams one query through a server-side cursor of the asyncpg connection
     itself (the rows are the hot path: driver records skip SQLAlchemy's row processing);
     SQLite reads ranges of ``chunk`` products, ``ids`` giving the range bounds.
     """
     if _is_sqlite(session):
-        async for row in _chunked_history(session, history, ids, chunk):
-            yield row
+        async for rows in _chunked_history(session, history, ids, chunk):
+            yield rows
         return
     driver = await _asyncpg(session)
     compiled = _history_query(history, None).compile(dialect=session.get_bind().dialect)
     params = [compiled.params[name] for name in compiled.positiontup or ()]
-    async for record in driver.cursor(str(compiled), *params, prefetch=chunk * 5):
-        yield record
+    cursor = await driver.cursor(str(compiled), *params)
+    while records := await cursor.fetch(chunk * 5):
+        yield records
 
 
 async def _asyncpg(session: AsyncSession) -> Any:
@@ -269,13 +276,11 @@ async def _asyncpg(session: AsyncSession) -> Any:
 
 async def _chunked_history(
     session: AsyncSession, history: Sequence[HistorySource], ids: Sequence[int], chunk: int
-) -> AsyncIterator[Row]:
+) -> AsyncIterator[list[Row]]:
     for start in range(0, len(ids), chunk):
         bounds = (ids[start], ids[min(start + chunk, len(ids)) - 1])
-        for row in await session.execute(_history_query(history, bounds)):
-            values = list(row)
-            values[2], values[3] = utc(values[2]), utc(values[3])
-            yield values
+        rows = await session.execute(_history_query(history, bounds))
+        yield [(*r[:2], utc(r[2]), utc(r[3]), *r[4:]) for r in rows]
 
 
 # --- archive: the dirty list ---------------------------------------------------------------

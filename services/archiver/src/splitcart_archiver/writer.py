@@ -51,17 +51,25 @@ class Written:
 
 
 class Sink:
-    """Buffered writes that also hash and count what they write."""
+    """Buffered writes that also hash and count what they write. Products arrive a few
+    hundred bytes at a time, so they are gathered into ~1 MB blocks first."""
 
     def __init__(self, handle: BinaryIO) -> None:
         self._handle = handle
         self._hash = hashlib.sha256()
+        self._block = bytearray()
         self.bytes = 0
 
     def write(self, data: bytes) -> None:
-        self._handle.write(data)
-        self._hash.update(data)
-        self.bytes += len(data)
+        self._block += data
+        if len(self._block) >= _BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        self._handle.write(self._block)
+        self._hash.update(self._block)
+        self.bytes += len(self._block)
+        self._block.clear()
 
     def result(self) -> Written:
         return Written(self._hash.hexdigest(), self.bytes)
@@ -73,9 +81,10 @@ def atomic_file(target: Path) -> Iterator[Sink]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb", buffering=_BUFFER) as handle:
-            yield Sink(handle)
-            handle.flush()
+        with os.fdopen(fd, "wb") as handle:
+            sink = Sink(handle)
+            yield sink
+            sink.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o644)  # mkstemp makes it private; archives are published
         os.replace(temporary, target)

@@ -21,6 +21,7 @@ from splitcart_grouper.schemas import (
     GroupDetail,
     GroupPage,
     RegroupJob,
+    Stats,
     StoreGroup,
 )
 from splitcart_grouper.settings import GrouperSettings
@@ -43,6 +44,13 @@ def settings_of(runtime: Runtime) -> GrouperSettings:
     settings = runtime.settings
     assert isinstance(settings, GrouperSettings)
     return settings
+
+
+@router.get("/stats", response_model=Stats)
+async def stats(session: Session) -> Stats:
+    """Per company: groups, grouped stores, and stores still waiting for a round (zero
+    everywhere means the grouping has caught up with every ingest)."""
+    return Stats.model_validate({"companies": await repository.counts_by_company(session)})
 
 
 @router.get("/groups", response_model=GroupPage, summary="A company's groups, largest first")
@@ -79,8 +87,9 @@ async def store_prices(
     limit: Annotated[int | None, Query(ge=1)] = None,
     offset: Offset = 0,
 ) -> EffectivePricePage:
-    """Effective prices: the store's own current price (`direct_scrape`), else its
-    anchor's current price (`inferred_group`). Money as dollars and integer cents."""
+    """Effective prices: per product the store's own current price (`direct_scrape`)
+    unless its anchor observed the product more recently, then the anchor's current price
+    (`inferred_group`). Money as dollars with two decimals and as integer cents."""
     settings = settings_of(runtime)
     page = min(limit or settings.grouper_max_page, settings.grouper_max_page)
     oldest = clock.now() - settings.grouping_params().freshness

@@ -264,26 +264,39 @@ def diff_state(
     out = Outcome()
     _diff_groups(stored, new, now, out)
     for store, gid in sorted(new.group_of.items()):
-        anchor = new.groups[gid].anchor
-        role = "anchor" if anchor == store else "member"
-        before = stored.placement(store)
         old = stored.members.get(store)
-        moved = old is None or old.group_id != gid
-        row = {
-            "company": stored.company,
-            "store_id": store,
-            "group_id": gid,
-            "role": role,
-            "joined_at": now if moved or old is None else old.joined_at,
-            "last_confirmed_at": confirmed_at.get(store),
-            "consecutive_confirmations": 0 if moved else streak.get(store, 0),
-            "awaiting_tie_break_from": new.tie_breaks.get(store),
-        }
+        row = _membership_row(stored.company, store, gid, new, old, now)
+        if old is None or old.group_id == gid:  # a move starts a new streak
+            row["consecutive_confirmations"] = streak.get(store, 0)
+        row["last_confirmed_at"] = confirmed_at.get(store)
         if old is None or _membership_changed(old, row):
             out.memberships.append(row)
-        if before != (gid, anchor, role):
-            _reopen(out, stored.company, store, (gid, anchor, role), now, closed=before is not None)
+        placed = (gid, new.groups[gid].anchor, row["role"])
+        before = stored.placement(store)
+        if before != placed:
+            _reopen(out, stored.company, store, placed, now, closed=before is not None)
     return out
+
+
+def _membership_row(
+    company: str,
+    store: str,
+    gid: str,
+    new: GroupingState,
+    old: StoredMembership | None,
+    now: datetime,
+) -> Row:
+    stayed = old is not None and old.group_id == gid
+    return {
+        "company": company,
+        "store_id": store,
+        "group_id": gid,
+        "role": "anchor" if new.groups[gid].anchor == store else "member",
+        "joined_at": old.joined_at if old is not None and stayed else now,
+        "last_confirmed_at": None,
+        "consecutive_confirmations": 0,
+        "awaiting_tie_break_from": new.tie_breaks.get(store),
+    }
 
 
 def _membership_changed(old: StoredMembership, row: Row) -> bool:

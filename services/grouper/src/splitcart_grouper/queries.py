@@ -52,19 +52,22 @@ def _fresh(row: Row, oldest: datetime) -> bool:
     return at is not None and utc(at) >= oldest
 
 
-async def _evidence(session: AsyncSession, company: str, store_id: str) -> EvidenceOut | None:
-    row = await repository.latest_evidence(session, company, store_id)
-    return EvidenceOut.model_validate(row) if row else None
+async def _evidence(
+    session: AsyncSession, company: str, store_ids: list[str]
+) -> dict[str, EvidenceOut]:
+    rows = await repository.latest_evidence(session, company, store_ids)
+    return {store: EvidenceOut.model_validate(row) for store, row in rows.items()}
 
 
 async def get_group(session: AsyncSession, group_id: str) -> GroupDetail:
     group = await repository.group(session, group_id)
     if group is None:
         raise NotFound(f"no group {group_id!r}", group_id=group_id)
-    members = []
-    for m in await repository.members_of(session, group_id):
-        last = await _evidence(session, group["company"], m["store_id"])
-        members.append(MemberOut.model_validate({**m, "last_evidence": last}))
+    rows = await repository.members_of(session, group_id)
+    last = await _evidence(session, group["company"], [m["store_id"] for m in rows])
+    members = [
+        MemberOut.model_validate({**m, "last_evidence": last.get(m["store_id"])}) for m in rows
+    ]
     members.sort(key=lambda m: (m.role != "anchor", m.store_id))
     return GroupDetail.model_validate({**group, "size": len(members), "members": members})
 
@@ -83,7 +86,7 @@ async def store_group(session: AsyncSession, company: str, store_id: str) -> Sto
             **member,
             "anchor_store_id": group["anchor_store_id"],
             "size": size,
-            "last_evidence": await _evidence(session, company, store_id),
+            "last_evidence": (await _evidence(session, company, [store_id])).get(store_id),
         }
     )
 
@@ -94,8 +97,14 @@ async def store_group(session: AsyncSession, company: str, store_id: str) -> Sto
 async def effective_prices(
     session: AsyncSession, company: str, store_id: str, oldest: datetime, limit: int, offset: int
 ) -> EffectivePricePage:
-    """The store's own current prices (``direct_scrape``), completed with its anchor's
-    current prices for products it has none of (``inferred_group``)."""
+    """Per product, the store's own current price (``direct_scrape``) unless its anchor
+    observed the product more recently, then the anchor's (``inferred_group``); products
+    only the anchor has current are inferred too.
+
+    A member is scraped rarely and its anchor often: preferring the member's own but
+    older observation would serve a price its group has already moved away from (the
+    SPEC glossary: inferred "unless it has its own fresher direct observation").
+    """
     store = await repository.catalog_store(session, company, store_id)
     if store is None:
         raise NotFound(
@@ -105,13 +114,11 @@ async def effective_prices(
     group = await repository.group(session, member["group_id"]) if member else None
     anchor_id = group["anchor_store_id"] if group else store_id
     own = await repository.current_price_details(session, store["id"], oldest)
-    items = [_price(r, "direct_scrape", store_id) for r in own]
-    if anchor_id != store_id:
-        items += await _inferred(
-            session, company, anchor_id, {r["product_id"] for r in own}, oldest
-        )
-    items.sort(key=lambda p: p.product_id)
-    direct = len(own)
+    inherited = (
+        await _anchor_rows(session, company, anchor_id, oldest) if anchor_id != store_id else []
+    )
+    items = _effective(own, inherited, store_id, anchor_id)
+    direct = sum(p.source == "direct_scrape" for p in items)
     return EffectivePricePage(
         company=company,
         store_id=store_id,
@@ -127,14 +134,26 @@ async def effective_prices(
     )
 
 
-async def _inferred(
-    session: AsyncSession, company: str, anchor_id: str, own: set[int], oldest: datetime
-) -> list[EffectivePrice]:
+async def _anchor_rows(
+    session: AsyncSession, company: str, anchor_id: str, oldest: datetime
+) -> list[Row]:
     anchor = await repository.catalog_store(session, company, anchor_id)
     if anchor is None:
         return []
-    rows = await repository.current_price_details(session, anchor["id"], oldest)
-    return [_price(r, "inferred_group", anchor_id) for r in rows if r["product_id"] not in own]
+    rows: list[Row] = await repository.current_price_details(session, anchor["id"], oldest)
+    return rows
+
+
+def _effective(
+    own: list[Row], inherited: list[Row], store_id: str, anchor_id: str
+) -> list[EffectivePrice]:
+    """Merge by product; on equal observation times the store's own price wins."""
+    chosen = {r["product_id"]: _price(r, "inferred_group", anchor_id) for r in inherited}
+    seen = {r["product_id"]: r["observed_at"] for r in inherited}
+    for r in own:
+        if r["product_id"] not in seen or r["observed_at"] >= seen[r["product_id"]]:
+            chosen[r["product_id"]] = _price(r, "direct_scrape", store_id)
+    return [chosen[p] for p in sorted(chosen)]
 
 
 def _price(row: Row, source: str, from_store: str) -> EffectivePrice:

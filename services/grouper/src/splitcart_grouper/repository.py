@@ -23,7 +23,6 @@ from sqlalchemy import (
     extract,
     func,
     insert,
-    or_,
     select,
     tuple_,
     update,
@@ -313,6 +312,16 @@ async def group_summaries(
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 
+async def counts_by_company(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Per company: groups, grouped stores and stores waiting for a round."""
+    out: dict[str, dict[str, int]] = {}
+    for name, table in (("groups", groups), ("stores", memberships), ("dirty", dirty_stores)):
+        query = select(table.c.company, func.count()).group_by(table.c.company)
+        for company, n in await session.execute(query):
+            out.setdefault(str(company), {"groups": 0, "stores": 0, "dirty": 0})[name] = int(n)
+    return dict(sorted(out.items()))
+
+
 async def count_groups(session: AsyncSession, company: str) -> int:
     return int(await session.scalar(select(func.count()).where(groups.c.company == company)) or 0)
 
@@ -346,18 +355,29 @@ async def membership(session: AsyncSession, company: str, store_id: str) -> Row 
     return dict(row) if row else None
 
 
-async def latest_evidence(session: AsyncSession, company: str, store_id: str) -> Row | None:
-    query = (
-        select(evidence)
-        .where(
-            evidence.c.company == company,
-            or_(evidence.c.store_a == store_id, evidence.c.store_b == store_id),
-        )
-        .order_by(evidence.c.decided_at.desc(), evidence.c.id.desc())
-        .limit(1)
-    )
-    row = (await session.execute(query)).mappings().first()
-    return dict(row) if row else None
+async def latest_evidence(
+    session: AsyncSession, company: str, store_ids: Sequence[str]
+) -> dict[str, Row]:
+    """Each store's most recent evidence row (either side), in two statements.
+
+    Ids grow with time, so the largest id naming a store is its latest evidence; asking
+    each side separately lets both ``(company, store_x, ...)`` indexes serve it.
+    """
+    latest: dict[str, int] = {}
+    for side in (evidence.c.store_a, evidence.c.store_b):
+        for chunk in _chunks(list(store_ids)):
+            query = (
+                select(side, func.max(evidence.c.id))
+                .where(evidence.c.company == company, side.in_(chunk))
+                .group_by(side)
+            )
+            for store, top in await session.execute(query):
+                latest[store] = max(latest.get(store, 0), int(top))
+    rows: dict[int, Row] = {}
+    for chunk in _chunks(sorted(set(latest.values()))):
+        query = select(evidence).where(evidence.c.id.in_(chunk))
+        rows.update({r["id"]: dict(r) for r in (await session.execute(query)).mappings()})
+    return {store: rows[top] for store, top in latest.items()}
 
 
 # --- regroup jobs ---------------------------------------------------------------------

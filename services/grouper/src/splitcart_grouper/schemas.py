@@ -170,3 +170,13 @@ class RegroupJob(_Out):
     created_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
+
+
+class CompanyStats(BaseModel):
+    groups: int
+    stores: int = Field(description="stores in a group")
+    dirty: int = Field(description="stores ingested or discovered since the last round")
+
+
+class Stats(BaseModel):
+    companies: dict[str, CompanyStats]

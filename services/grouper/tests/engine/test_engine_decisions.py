@@ -256,3 +256,21 @@ def _shape(decision: Decision) -> tuple[object, ...]:
     """A decision without its evidence counts (the reference's may be lower bounds)."""
     kept = (getattr(decision, f.name) for f in fields(decision) if f.name != "evidence")
     return (type(decision).__name__, *kept)
+
+
+def test_touched_scope_merges_like_the_exhaustive_scope_after_a_fixed_point() -> None:
+    prices, state = zones()
+    ingest(prices, {"new": OTHER_ZONE, "c": BASE, "y2": THIRD_ZONE})
+    fresh = {"new": "full", "c": "full", "y2": "full"}
+    every = run_round(state, fast(prices, 2), fresh, merge_scope="all")  # type: ignore[arg-type]
+    touched = run_round(state, fast(prices, 2), fresh, merge_scope="touched")  # type: ignore[arg-type]
+    assert every.decisions == touched.decisions
+    assert touched.state.group_of["new"] == touched.state.group_of["y1"]
+
+
+def test_a_round_leaves_its_input_state_untouched() -> None:
+    prices, state = zones()
+    before = state.copy()
+    ingest(prices, {"b": OTHER_ZONE, "c": BASE})
+    run_round(state, fast(prices, 2), {"b": "full", "c": "full"})
+    assert state == before

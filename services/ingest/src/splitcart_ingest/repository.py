@@ -537,6 +537,7 @@ class Repository:
             snapshots.c.id,
             snapshots.c.store_pk,
             snapshots.c.company,
+            snapshots.c.store_id,
             snapshots.c.kind,
             snapshots.c.scraped_at,
             snapshots.c.product_count,

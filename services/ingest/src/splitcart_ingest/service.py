@@ -323,5 +323,5 @@ async def replay_store(repo: Repository, store_pk: int, entries: list[Any]) -> N
     await repo.forget_prices([store_pk])
     for entry in entries:
         rows = decode_snapshot(await repo.snapshot_data(int(entry["id"])), entry["product_count"])
-        store = StoreRef(store_pk, entry["company"], "", None)
+        store = StoreRef(store_pk, entry["company"], entry["store_id"], None)
         await apply_catalogue(repo, store, entry["kind"], utc(entry["scraped_at"]), rows)

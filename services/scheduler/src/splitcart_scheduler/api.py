@@ -18,6 +18,7 @@ from splitcart_shared.runtime import Runtime, runtime_of
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import metrics, service
+from splitcart_scheduler.repository import LeaseStore
 from splitcart_scheduler.schemas import (
     FailRequest,
     HeartbeatOut,
@@ -56,6 +57,13 @@ def policy_of(runtime: Annotated[Runtime, Depends(runtime_of)]) -> Policy:
     return policy
 
 
+def leases_of(runtime: Annotated[Runtime, Depends(runtime_of)]) -> LeaseStore:
+    leases: LeaseStore = runtime.state["leases"]
+    return leases
+
+
+Leases = Annotated[LeaseStore, Depends(leases_of)]
+Rt = Annotated[Runtime, Depends(runtime_of)]
 Tx = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 Read = Annotated[AsyncSession, Depends(reader, scope="function")]
 Pol = Annotated[Policy, Depends(policy_of)]
@@ -71,10 +79,10 @@ STALE: dict[int | str, dict[str, Any]] = {
     responses={204: {"description": "nothing is due"}},
     summary="Lease the next store to scrape",
 )
-async def lease(_: Writer, request: LeaseRequest, session: Tx, policy: Pol) -> Any:
-    granted = await service.grant_lease(session, policy, request.worker_id, request.companies)
-    if granted is None and await service.reclaim_expired(session, policy):
-        granted = await service.grant_lease(session, policy, request.worker_id, request.companies)
+async def lease(_: Writer, request: LeaseRequest, leases: Leases, policy: Pol, runtime: Rt) -> Any:
+    granted = await service.grant_lease(leases, policy, request.worker_id, request.companies)
+    if granted is None and await _reclaim(runtime, policy):
+        granted = await service.grant_lease(leases, policy, request.worker_id, request.companies)
     if granted is None:
         return Response(status_code=204)
     return LeaseOut(
@@ -93,20 +101,27 @@ async def lease(_: Writer, request: LeaseRequest, session: Tx, policy: Pol) -> A
     )
 
 
+async def _reclaim(runtime: Runtime, policy: Policy) -> int:
+    """Nothing was due: expired leases may be holding their companies' slots."""
+    async with runtime.db.transaction() as session:
+        reclaimed: int = await service.reclaim_expired(session, policy)
+    return reclaimed
+
+
 @router.post("/leases/{token}/heartbeat", response_model=HeartbeatOut, responses=STALE)
-async def heartbeat(_: Writer, token: str, session: Tx, policy: Pol) -> HeartbeatOut:
-    expires = await service.heartbeat(session, policy, token)
+async def heartbeat(_: Writer, token: str, leases: Leases, policy: Pol) -> HeartbeatOut:
+    expires = await service.heartbeat(leases, policy, token)
     return HeartbeatOut(token=token, expires_at=expires)
 
 
 @router.post("/leases/{token}/complete", response_model=ReleaseOut, responses=STALE)
-async def complete(_: Writer, token: str, session: Tx, policy: Pol) -> ReleaseOut:
-    return _released(await service.complete(session, policy, token))
+async def complete(_: Writer, token: str, leases: Leases, policy: Pol) -> ReleaseOut:
+    return _released(await service.complete(leases, policy, token))
 
 
 @router.post("/leases/{token}/fail", response_model=ReleaseOut, responses=STALE)
-async def fail(_: Writer, token: str, body: FailRequest, session: Tx, policy: Pol) -> ReleaseOut:
-    return _released(await service.fail(session, policy, token, body.error, body.retryable))
+async def fail(_: Writer, token: str, body: FailRequest, leases: Leases, policy: Pol) -> ReleaseOut:
+    return _released(await service.fail(leases, policy, token, body.error, body.retryable))
 
 
 def _released(released: service.Released) -> ReleaseOut:

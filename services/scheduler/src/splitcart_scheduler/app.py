@@ -14,6 +14,7 @@ from splitcart_scheduler import consumers, metrics
 from splitcart_scheduler import service as scheduling
 from splitcart_scheduler.api import router
 from splitcart_scheduler.models import SCHEMA, messaging, metadata
+from splitcart_scheduler.repository import LeaseStore, SessionLeases, open_pool_leases
 from splitcart_scheduler.service import Policy
 from splitcart_scheduler.settings import SchedulerSettings, get_settings
 
@@ -29,11 +30,20 @@ async def setup(runtime: Runtime) -> None:
     settings = scheduler_settings(runtime)
     policy = Policy.from_settings(settings)
     runtime.state["policy"] = policy
+    runtime.state["leases"] = await _lease_store(runtime, settings)
     async with runtime.db.transaction() as session:
         await scheduling.sync_slots(session, settings)
         await scheduling.replan_everything(session, policy)
     consumers.register(runtime, policy)
     runtime.spawn(maintain(runtime, policy, settings.maintenance_interval_seconds), "maintain")
+
+
+async def _lease_store(runtime: Runtime, settings: SchedulerSettings) -> LeaseStore:
+    if not runtime.db.is_postgres:
+        return SessionLeases(runtime.db)
+    leases = await open_pool_leases(runtime.db.url, settings.lease_pool_size)
+    runtime.on_close(leases.pool.close)
+    return leases
 
 
 async def maintain(runtime: Runtime, policy: Policy, interval: float) -> None:

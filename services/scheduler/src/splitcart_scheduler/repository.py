@@ -7,11 +7,14 @@ Nothing here commits: the caller's transaction is the unit of work.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
+import asyncpg
+from splitcart_shared.db import Database
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -23,12 +26,11 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.engine import Row, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler.models import REASONS, Tier, lease_slots, stores
@@ -135,7 +137,8 @@ async def company_ids(session: AsyncSession, company: str) -> list[int]:
 
 
 async def all_ids(session: AsyncSession) -> list[int]:
-    return [int(r[0]) for r in await session.execute(select(S.id))]
+    # In id order, like every bulk update here: concurrent starts never lock in a cycle.
+    return [int(r[0]) for r in await session.execute(select(S.id).order_by(S.id))]
 
 
 async def update_store(
@@ -193,8 +196,8 @@ async def demote_lonely_anchors(session: AsyncSession, company: str, group_id: s
 async def facts(session: AsyncSession, ids: Sequence[int]) -> list[RowMapping]:
     if not ids:
         return []
-    rows = await session.execute(select(*FACT_COLUMNS).where(S.id.in_(list(ids))))
-    return list(rows.mappings())
+    query = select(*FACT_COLUMNS).where(S.id.in_(list(ids))).order_by(S.id)
+    return list((await session.execute(query)).mappings())
 
 
 async def set_placements(
@@ -296,7 +299,7 @@ class Claim:
     ``picked`` True means a concurrent claim took the company's last free slot first."""
 
     picked: bool
-    lease: RowMapping | None
+    lease: Mapping[str, Any] | None
 
 
 async def claim(
@@ -308,52 +311,11 @@ async def claim(
     expires: datetime,
     companies: Sequence[str] | None,
 ) -> Claim:
+    """Claim on SQLite (Postgres claims through :class:`PoolLeases`)."""
     params: dict[str, Any] = {"token": token, "holder": holder, "now": now, "expires": expires}
     if companies:
         params["companies"] = list(companies)
-    if _is_postgres(session):
-        return await _claim_postgres(session, params, bool(companies))
     return await _claim_serialised(session, params, bool(companies))
-
-
-def _build_claim_postgres(filtered: bool) -> Any:
-    """One statement: lock the best candidate store and a free slot of its company, both
-    skipping rows that concurrent claims hold, then occupy the slot and lease the store.
-    A row taken by a claim that committed meanwhile is re-checked under its lock, so neither
-    a store nor a slot is ever handed out twice."""
-    pick = _handout(filtered).with_for_update(of=stores, skip_locked=True).cte("pick")
-    slot = (
-        select(L.company, L.slot)
-        .where(L.company == pick.c.company, L.store_pk.is_(None), ~L.retired)
-        .where(pick.c.old_token.is_(None))
-        .limit(1)
-        .with_for_update(of=lease_slots, skip_locked=True)
-        .cte("slot")
-    )
-    take = (
-        update(lease_slots)
-        .where(L.company == slot.c.company, L.slot == slot.c.slot)
-        .where(slot.c.company == pick.c.company)
-        .values(store_pk=pick.c.id)
-        .returning(L.slot)
-        .cte("take")
-    )
-    leased = (
-        update(stores)
-        .where(S.id == pick.c.id, or_(pick.c.old_token.is_not(None), exists(select(take.c.slot))))
-        .values(**_lease_values())
-        .returning(*LEASE_COLUMNS)
-        .cte("leased")
-    )
-    return select(pick.c.id.label("picked"), leased).select_from(pick.outerjoin(leased, true()))
-
-
-async def _claim_postgres(session: AsyncSession, params: dict[str, Any], filtered: bool) -> Claim:
-    stmt = _prebuilt(f"claim-pg-{filtered}", lambda: _build_claim_postgres(filtered))
-    row = (await session.execute(stmt, params)).mappings().first()
-    if row is None:
-        return Claim(False, None)
-    return Claim(True, row if row["lease_token"] is not None else None)
 
 
 async def _claim_serialised(session: AsyncSession, params: dict[str, Any], filtered: bool) -> Claim:
@@ -381,7 +343,8 @@ async def _claim_serialised(session: AsyncSession, params: dict[str, Any], filte
             .returning(*LEASE_COLUMNS)
         ),
     )
-    return Claim(True, (await session.execute(lease, {**params, "pk": pick.id})).mappings().first())
+    leased = (await session.execute(lease, {**params, "pk": pick.id})).mappings().first()
+    return Claim(True, dict(leased) if leased is not None else None)
 
 
 def _live(token: Any, now: Any) -> ColumnElement[bool]:
@@ -414,26 +377,13 @@ async def extend_lease(session: AsyncSession, token: str, now: datetime, expires
     return (await session.execute(_prebuilt("extend", build), params)).first() is not None
 
 
-def _release(values: Mapping[str, Any], postgres: bool) -> Any:
-    """End the lease named by ``:token`` if still live, returning the store's facts. On
-    Postgres the same statement frees the lease's slot (SQLite: :func:`free_slots`)."""
-    released = (
+def _release(values: Mapping[str, Any]) -> Any:
+    return (
         update(stores)
         .where(_live(bindparam("token"), bindparam("now")))
         .values(**_CLEARED_LEASE, **values)
         .returning(*FACT_COLUMNS)
     )
-    if not postgres:
-        return released
-    released_cte = released.cte("released")
-    freed = (
-        update(lease_slots)
-        .where(L.store_pk == released_cte.c.id)
-        .values(store_pk=None)
-        .returning(L.slot)
-        .cte("freed")
-    )
-    return select(released_cte).add_cte(freed)
 
 
 async def _run_release(
@@ -442,10 +392,9 @@ async def _run_release(
     values: Callable[[], Mapping[str, Any]],
     params: Mapping[str, Any],
 ) -> RowMapping | None:
-    postgres = _is_postgres(session)
-    stmt = _prebuilt(f"{key}-{postgres}", lambda: _release(values(), postgres))
+    stmt = _prebuilt(key, lambda: _release(values()))
     row = (await session.execute(stmt, dict(params))).mappings().first()
-    if row is not None and not postgres:
+    if row is not None:
         await free_slots(session, [int(row["id"])])
     return row
 
@@ -501,6 +450,237 @@ async def free_slots(session: AsyncSession, store_pks: Sequence[int]) -> None:
         ),
     )
     await session.execute(stmt, {"pks": list(store_pks)})
+
+
+# --- the lease stores: one per backend -------------------------------------------------------
+
+Placer = Callable[[Mapping[str, Any]], tuple[int | None, datetime | None, datetime | None]]
+"""Given the facts of a store whose lease just ended: ``(priority, ready_at, retry_after)``."""
+
+
+class LeaseStore(Protocol):
+    """Leases for the HTTP hot path; each call is its own unit of work."""
+
+    async def claim(
+        self,
+        *,
+        token: str,
+        holder: str,
+        now: datetime,
+        expires: datetime,
+        companies: Sequence[str] | None,
+    ) -> Claim: ...
+
+    async def extend(
+        self, token: str, now: datetime, ttl: timedelta, lifetime: timedelta
+    ) -> datetime | None: ...
+
+    async def release(
+        self, token: str, now: datetime, error: str | None, place: Placer
+    ) -> Mapping[str, Any] | None: ...
+
+    async def exists(self, token: str) -> bool: ...
+
+
+class SessionLeases:
+    """Leases through SQLAlchemy sessions, for SQLite (embedded).
+
+    Every SQLite write transaction takes the database's one write lock, so claims are
+    serialised anyway; queueing them here, first come first served, keeps dozens of
+    concurrent callers from polling SQLite's busy handler (which is unfair and can starve
+    one caller past its timeout).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.turn = asyncio.Lock()
+
+    async def claim(
+        self,
+        *,
+        token: str,
+        holder: str,
+        now: datetime,
+        expires: datetime,
+        companies: Sequence[str] | None,
+    ) -> Claim:
+        async with self.turn, self.db.transaction() as session:
+            return await claim(
+                session, token=token, holder=holder, now=now, expires=expires, companies=companies
+            )
+
+    async def extend(
+        self, token: str, now: datetime, ttl: timedelta, lifetime: timedelta
+    ) -> datetime | None:
+        async with self.turn, self.db.transaction() as session:
+            lease = await live_lease(session, token, now)
+            if lease is None:
+                return None
+            expires = min(now + ttl, _aware(lease["lease_granted_at"]) + lifetime)
+            return expires if await extend_lease(session, token, now, expires) else None
+
+    async def release(
+        self, token: str, now: datetime, error: str | None, place: Placer
+    ) -> Mapping[str, Any] | None:
+        async with self.turn, self.db.transaction() as session:
+            if error is None:
+                row = await release_completed(session, token, now)
+            else:
+                row = await release_failed(session, token, now, error)
+            if row is None:
+                return None
+            facts = dict(row)
+            priority, ready, retry = place(facts)
+            await set_placement(session, int(facts["id"]), priority, ready, retry, with_retry=True)
+            return facts
+
+    async def exists(self, token: str) -> bool:
+        async with self.db.read() as session:
+            return await lease_exists(session, token)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+_FACTS_SQL = ", ".join(column.name for column in FACT_COLUMNS)
+_LEASE_SQL = ", ".join(f"s.{column.name}" for column in LEASE_COLUMNS)
+_REASON_SQL = " ".join(f"WHEN {p} THEN '{r}'" for p, r in REASONS.items())
+_SPOT = int(Tier.MEMBER_CHECK)
+
+# One statement: lock the best candidate store and a free slot of its company, both skipping
+# rows that concurrent claims hold, then occupy the slot and lease the store. A row that a
+# claim committed meanwhile is re-checked under its lock, so neither a store nor a slot is
+# ever handed out twice; the outer join says whether anything was due at all.
+_CLAIM_SQL = f"""
+WITH pick AS (
+    SELECT s.id, s.company, s.lease_token AS old_token
+    FROM scheduling.stores s
+    WHERE s.priority IS NOT NULL AND s.ready_at <= $1
+      AND (s.lease_token IS NULL OR s.lease_expires_at <= $1)
+      AND (s.lease_token IS NOT NULL OR EXISTS (
+          SELECT 1 FROM scheduling.lease_slots l
+          WHERE l.company = s.company AND l.store_pk IS NULL AND NOT l.retired))
+      {{company_filter}}
+    ORDER BY s.priority, s.ready_at
+    LIMIT 1
+    FOR UPDATE OF s SKIP LOCKED
+), slot AS (
+    SELECT l.company, l.slot
+    FROM scheduling.lease_slots l JOIN pick ON l.company = pick.company
+    WHERE pick.old_token IS NULL AND l.store_pk IS NULL AND NOT l.retired
+    LIMIT 1
+    FOR UPDATE OF l SKIP LOCKED
+), take AS (
+    UPDATE scheduling.lease_slots l SET store_pk = pick.id
+    FROM slot JOIN pick ON slot.company = pick.company
+    WHERE l.company = slot.company AND l.slot = slot.slot
+    RETURNING l.slot
+), leased AS (
+    UPDATE scheduling.stores s SET
+        lease_token = $2, lease_holder = $3, lease_granted_at = $1, lease_expires_at = $4,
+        lease_heartbeat_at = $1,
+        lease_kind = CASE WHEN s.priority = {_SPOT} THEN 'spot' ELSE 'full' END,
+        lease_reason = CASE s.priority {_REASON_SQL} ELSE 'due' END,
+        spot_rotation = s.spot_rotation + CASE WHEN s.priority = {_SPOT} THEN 1 ELSE 0 END,
+        ready_at = $4
+    FROM pick
+    WHERE s.id = pick.id AND (pick.old_token IS NOT NULL OR EXISTS (SELECT 1 FROM take))
+    RETURNING {_LEASE_SQL}
+)
+SELECT pick.id AS picked, leased.* FROM pick LEFT JOIN leased ON true
+"""
+_CLAIM_ANY_SQL = _CLAIM_SQL.format(company_filter="")
+_CLAIM_SOME_SQL = _CLAIM_SQL.format(company_filter="AND s.company = ANY($5::varchar[])")
+
+_EXTEND_SQL = """
+UPDATE scheduling.stores SET
+    lease_expires_at = LEAST($2 + $3::interval, lease_granted_at + $4::interval),
+    ready_at = LEAST($2 + $3::interval, lease_granted_at + $4::interval),
+    lease_heartbeat_at = $2
+WHERE lease_token = $1 AND lease_expires_at > $2
+RETURNING lease_expires_at
+"""
+
+_RELEASE_SQL = f"""
+WITH released AS (
+    UPDATE scheduling.stores SET
+        lease_token = NULL, lease_holder = NULL, lease_granted_at = NULL,
+        lease_expires_at = NULL, lease_heartbeat_at = NULL, lease_reason = NULL,
+        {{outcome}}
+    WHERE lease_token = $1 AND lease_expires_at > $2
+    RETURNING {_FACTS_SQL}
+), freed AS (
+    UPDATE scheduling.lease_slots l SET store_pk = NULL
+    FROM released WHERE l.store_pk = released.id
+)
+SELECT * FROM released
+"""
+# A completed scrape is as fresh as when it started: a rescrape asked for meanwhile stands.
+_COMPLETE_SQL = _RELEASE_SQL.format(
+    outcome="last_completed_at = lease_granted_at, last_completed_kind = lease_kind, "
+    "attempts = 0, retry_after = NULL, last_error = NULL"
+)
+_FAIL_SQL = _RELEASE_SQL.format(outcome="attempts = attempts + 1, last_error = $3")
+_PLACE_SQL = (
+    "UPDATE scheduling.stores SET priority = $2, ready_at = $3, retry_after = $4 WHERE id = $1"
+)
+
+
+class PoolLeases:
+    """Leases on Postgres straight through asyncpg: the hot path of the fleet, where one
+    statement per call (its own transaction) replaces an ORM session per request."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def claim(
+        self,
+        *,
+        token: str,
+        holder: str,
+        now: datetime,
+        expires: datetime,
+        companies: Sequence[str] | None,
+    ) -> Claim:
+        args: list[Any] = [now, token, holder, expires]
+        if companies:
+            args.append(list(companies))
+        sql = _CLAIM_SOME_SQL if companies else _CLAIM_ANY_SQL
+        row = await self.pool.fetchrow(sql, *args)
+        if row is None:
+            return Claim(False, None)
+        return Claim(True, row if row["lease_token"] is not None else None)
+
+    async def extend(
+        self, token: str, now: datetime, ttl: timedelta, lifetime: timedelta
+    ) -> datetime | None:
+        expires: datetime | None = await self.pool.fetchval(_EXTEND_SQL, token, now, ttl, lifetime)
+        return expires
+
+    async def release(
+        self, token: str, now: datetime, error: str | None, place: Placer
+    ) -> Mapping[str, Any] | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if error is None:
+                row = await conn.fetchrow(_COMPLETE_SQL, token, now)
+            else:
+                row = await conn.fetchrow(_FAIL_SQL, token, now, error)
+            if row is None:
+                return None
+            priority, ready, retry = place(row)
+            await conn.execute(_PLACE_SQL, row["id"], priority, ready, retry)
+            return dict(row)
+
+    async def exists(self, token: str) -> bool:
+        sql = "SELECT 1 FROM scheduling.stores WHERE lease_token = $1"
+        return await self.pool.fetchval(sql, token) is not None
+
+
+async def open_pool_leases(url: str, size: int) -> PoolLeases:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size)
+    return PoolLeases(pool)
 
 
 async def sync_slots(session: AsyncSession, caps: Mapping[str, int]) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import repository as repo
 from splitcart_scheduler.models import REASONS, Tier
+from splitcart_scheduler.repository import LeaseStore
 from splitcart_scheduler.settings import SchedulerSettings
 
 log = get_logger(__name__)
@@ -202,13 +203,12 @@ _CLAIM_ATTEMPTS = 4
 
 
 async def grant_lease(
-    session: AsyncSession, policy: Policy, worker_id: str, companies: Sequence[str] | None
+    leases: LeaseStore, policy: Policy, worker_id: str, companies: Sequence[str] | None
 ) -> Lease | None:
     """Lease the most deserving store to ``worker_id``; None when nothing is due."""
     now = clock.now()
     for _ in range(_CLAIM_ATTEMPTS):
-        claim = await repo.claim(
-            session,
+        claim = await leases.claim(
             token=str(uuid.uuid4()),
             holder=worker_id,
             now=now,
@@ -250,22 +250,18 @@ def _lease_of(row: Mapping[str, Any]) -> Lease:
     )
 
 
-async def _stale(session: AsyncSession, token: str) -> StaleLease:
-    if await repo.lease_exists(session, token):
+async def _stale(leases: LeaseStore, token: str) -> StaleLease:
+    if await leases.exists(token):
         return StaleLease("the lease has expired", token=token)
     return StaleLease("no live lease has this token", token=token)
 
 
-async def heartbeat(session: AsyncSession, policy: Policy, token: str) -> datetime:
+async def heartbeat(leases: LeaseStore, policy: Policy, token: str) -> datetime:
     """Extend a live lease by the TTL, never past its maximum lifetime."""
-    now = clock.now()
-    lease = await repo.live_lease(session, token, now)
-    if lease is None:
-        raise await _stale(session, token)
-    expires = policy.lease_expiry(utc(lease["lease_granted_at"]), now)
-    if not await repo.extend_lease(session, token, now, expires):
-        raise await _stale(session, token)
-    return expires
+    expires = await leases.extend(token, clock.now(), policy.lease_ttl, policy.lease_max)
+    if expires is None:
+        raise await _stale(leases, token)
+    return utc(expires)
 
 
 @dataclass(frozen=True)
@@ -277,25 +273,31 @@ class Released:
     retry_after: datetime | None
 
 
-async def complete(session: AsyncSession, policy: Policy, token: str) -> Released:
-    now = clock.now()
-    row = await repo.release_completed(session, token, now)
+async def complete(leases: LeaseStore, policy: Policy, token: str) -> Released:
+    def place(row: Mapping[str, Any]) -> tuple[int | None, datetime | None, None]:
+        return (*placement(StoreFacts.from_row(row), policy), None)
+
+    row = await leases.release(token, clock.now(), None, place)
     if row is None:
-        raise await _stale(session, token)
-    await _after_release(session, policy, row)
+        raise await _stale(leases, token)
     log.info("lease.completed", store_id=row["store_id"], company=row["company"])
     return Released(token, row["company"], row["store_id"], "completed", None)
 
 
 async def fail(
-    session: AsyncSession, policy: Policy, token: str, error: str, retryable: bool
+    leases: LeaseStore, policy: Policy, token: str, error: str, retryable: bool
 ) -> Released:
     now = clock.now()
-    row = await repo.release_failed(session, token, now, error)
+
+    def place(row: Mapping[str, Any]) -> tuple[int | None, datetime | None, datetime]:
+        retry_after = now + policy.backoff(int(row["attempts"]), retryable)
+        facts = StoreFacts.from_row({**row, "retry_after": retry_after})
+        return (*placement(facts, policy), retry_after)
+
+    row = await leases.release(token, now, error, place)
     if row is None:
-        raise await _stale(session, token)
+        raise await _stale(leases, token)
     retry_after = now + policy.backoff(int(row["attempts"]), retryable)
-    await _after_release(session, policy, row, retry_after=retry_after)
     log.warning(
         "lease.failed",
         store_id=row["store_id"],
@@ -305,18 +307,6 @@ async def fail(
         attempts=row["attempts"],
     )
     return Released(token, row["company"], row["store_id"], "failed", retry_after)
-
-
-async def _after_release(
-    session: AsyncSession,
-    policy: Policy,
-    row: Mapping[str, Any],
-    retry_after: datetime | None = None,
-) -> None:
-    with_retry = retry_after is not None
-    facts = StoreFacts.from_row({**row, "retry_after": retry_after} if with_retry else row)
-    priority, ready = placement(facts, policy)
-    await repo.set_placement(session, facts.id, priority, ready, retry_after, with_retry=with_retry)
 
 
 async def reclaim_expired(session: AsyncSession, policy: Policy) -> int:

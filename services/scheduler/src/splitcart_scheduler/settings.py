@@ -23,6 +23,8 @@ class SchedulerSettings(CommonSettings):
     company_lease_cap_default: int = Field(DEFAULT_COMPANY_CAP, ge=0)
     failure_backoff_base_seconds: float = Field(60.0, ge=0)
     failure_backoff_cap_seconds: float = Field(6 * 3600.0, ge=0)
+    # Connections of the lease hot path on Postgres (asyncpg, apart from the ORM's pool).
+    lease_pool_size: int = Field(20, ge=1)
     # How often (wall-clock) expired leases are swept and the due-work gauges refreshed.
     maintenance_interval_seconds: float = Field(15.0, gt=0)
 

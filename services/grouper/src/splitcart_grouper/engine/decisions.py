@@ -19,6 +19,27 @@ Orders (all ties broken by store key, keys compared as strings):
 
 Because True Overlap is not transitive, a merge is decided anchor to anchor: the
 members that came along are re-verified at their own next health check.
+
+Health-check rules (per group, members checked = those ingested in this batch, or
+waiting on a tie-break this batch may settle, that have current prices):
+
+* anchor without current prices: ``RescrapeRequested(stale_anchor)``; the group sits
+  out the whole round (not checked, not merged, no home for re-homing);
+* every checked member matches: ``Confirmed``; the confirmed member with the freshest
+  data (latest observation; ties: key), if fresher than the anchor's, takes the title;
+* at least two checked and a strict majority of them mismatch the anchor while matching
+  one representative of theirs (tried freshest first): the anchor is the rogue. The
+  representative becomes anchor, the old anchor is ejected (``anchor_rogue``), the other
+  checked members are confirmed or ejected against the new anchor;
+* a single checked member mismatching: ``RescrapeRequested(tie_break)`` of another member
+  (the one with the oldest data, then lowest key) and nothing else yet. It is decided
+  when the tie-breaker's data arrives (two checked: the rules above) or when it arrives
+  alone again still mismatching (ejected). In a group of two nobody can break the tie:
+  the member is ejected and the anchor keeps the group;
+* otherwise the mismatching members are ejected (``mismatch``), the rest confirmed.
+
+Ejected stores are re-homed after merging; one left alone after a spot check, or with
+no current prices, gets ``RescrapeRequested(rehoming)``.
 """
 
 from __future__ import annotations
@@ -295,25 +316,35 @@ class _Round:
         when the first of the two took its turn (the other was standing then too), and a
         match would have merged them. ``done`` holds anchors that had their turn, so no
         pair is compared twice. With a ``focus`` only pairs involving a focused anchor
-        are compared; their decisions are fetched up front, one batch per focused
-        anchor (data does not change while merging, so this decides nothing differently).
+        are compared; those are fetched up front, one batch per focused anchor (data
+        does not change while merging, so this decides nothing differently).
         """
         alive = {a for a in eligible if self.state.is_anchor(a)}
         known = self.prefetch(alive, focus)
         done: set[str] = set()
-        for a in sorted(alive, key=self.merge_order):
+        turns = sorted(alive, key=self.merge_order)
+        ranking, resized = turns, False
+        for a in turns:
             if a not in alive:
                 continue
-            pool = alive if focus is None or a in focus else alive & focus
-            rivals = sorted(pool - done - {a}, key=self.merge_order)
+            if resized:  # groups grew: rank the standing anchors by their new sizes
+                ranking, resized = sorted(alive, key=self.merge_order), False
+            rivals = [b for b in ranking if b in alive and b not in done and b != a]
+            if focus is not None and a not in focus:
+                rivals = [b for b in rivals if b in focus]
             done.add(a)
-            unknown = [b for b in rivals if (a, b) not in known]
-            if unknown:
-                decided = self.cmp.matches(a, unknown)
-                known.update(zip(((a, b) for b in unknown), decided, strict=True))
-            for b in rivals:
-                if known[a, b] and a in alive:
+            for b in self.matching(a, rivals, known):
+                if a in alive:
                     alive.discard(self.fold(self.state.group(a), self.state.group(b)))
+                    resized = True
+
+    def matching(self, a: str, rivals: list[str], known: dict[tuple[str, str], bool]) -> list[str]:
+        """The rivals ``a`` matches, in the rivals' order."""
+        unknown = [b for b in rivals if (a, b) not in known]
+        hits = {b for b, ok in zip(unknown, self.cmp.matches(a, unknown), strict=True) if ok}
+        if known:
+            hits.update(b for b in rivals if known.get((a, b)))
+        return [b for b in rivals if b in hits] if hits else []
 
     def prefetch(self, alive: set[str], focus: set[str] | None) -> dict[tuple[str, str], bool]:
         known: dict[tuple[str, str], bool] = {}

@@ -13,8 +13,9 @@ The comparison (SPEC glossary, issue 7), for stores A and B at time ``now``:
 
 Fail-fast order: the shared products are scanned in ascending product index and the
 scan stops at the first mismatch past the allowed number. A stopped comparison reports
-``mismatches = allowed + 1`` (a lower bound, ``exact=False``); its decision is the same
-as with the full count, because the count only grows.
+``mismatches = allowed + 1`` (a lower bound, ``exact=False``, so its ``true_overlap`` is
+an upper bound; ``compared`` is always exact); its decision is the same as with the full
+count, because the count only grows. The fast comparator always reports exact counts.
 
 The fast comparator evaluates the same rule over NumPy blocks of products and many
 stores at once: it walks the product range in blocks in ascending order and drops a
@@ -186,7 +187,6 @@ class FastComparator:
         self._oldest = max(ticks(now) - params.freshness_seconds, NO_TIME + 1)
         self._block = block
         self._exact: dict[tuple[str, str], tuple[int, int, int]] = {}
-        self._decided: dict[tuple[str, str], bool] = {}
 
     def knows(self, store: str) -> bool:
         return store in self._prices
@@ -207,13 +207,10 @@ class FastComparator:
         return [evidence(a, b, *self._exact[a, b], params=self.params, exact=True) for b in others]
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
-        todo = [b for b in dict.fromkeys(others) if (a, b) not in self._decided]
-        if todo:
-            self._scan(a, todo, prune=True)
-        return [self._decided[a, b] for b in others]
+        return self._scan(a, list(others), prune=True) if others else []
 
-    def _scan(self, a: str, others: list[str], prune: bool) -> None:
-        """Count ``a`` against each of ``others`` and record the decisions.
+    def _scan(self, a: str, others: list[str], prune: bool) -> list[bool]:
+        """Count ``a`` against each of ``others``; return which match.
 
         With ``prune`` a candidate stops being scanned once it can no longer match
         (:meth:`GroupingParams.allowed_mismatches` of the smaller catalogue is the most
@@ -230,15 +227,11 @@ class FastComparator:
         uniform = span <= self.params.pairing_seconds
         alive = smaller >= self.params.min_shared if prune else np.ones(len(rows), np.bool_)
         shared, mism = self._count(ra, rows, alive, smaller, uniform, prune)
-        matched = (alive & self.params.matched_many(shared, mism, smaller)).tolist()
-        for k, b in enumerate(others):
-            self._decided[a, b] = self._decided[b, a] = matched[k]
-            if alive[k]:
-                self._exact[a, b] = self._exact[b, a] = (
-                    int(shared[k]),
-                    int(mism[k]),
-                    int(smaller[k]),
-                )
+        for k in np.flatnonzero(alive).tolist():
+            counts = (int(shared[k]), int(mism[k]), int(smaller[k]))
+            self._exact[a, others[k]] = self._exact[others[k], a] = counts
+        matched: list[bool] = (alive & self.params.matched_many(shared, mism, smaller)).tolist()
+        return matched
 
     def _count(
         self,
@@ -306,7 +299,8 @@ class FastComparator:
 
 def _rowsum(mask: npt.NDArray[np.bool_]) -> I64:
     # What count_nonzero(axis=1) does, minus its Python-level dispatch (hot, tiny calls).
-    return mask.sum(axis=1, dtype=np.int64)
+    counted: I64 = mask.sum(axis=1, dtype=np.int64)
+    return counted
 
 
 @functools.cache

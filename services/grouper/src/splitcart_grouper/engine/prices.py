@@ -57,6 +57,9 @@ class CompanyPrices:
     Rows are reused after :meth:`remove_store` (the last row moves into the hole), so row
     numbers are internal; callers name stores by key. Product indices are dense ints the
     caller assigns (0..n-1); the matrix widens when a larger index arrives.
+
+    Not thread-safe, and reads refresh the effective-price cache: use one company's
+    prices from one thread at a time (the service's per-company lock does this).
     """
 
     def __init__(self, n_products: int = 0, capacity: int = 8) -> None:
