@@ -12,6 +12,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 from splitcart_shared.clock import clock
+from splitcart_shared.events import Company
 from splitcart_shared.logging import get_logger
 from splitcart_shared.runtime import Runtime, ServiceDefinition
 
@@ -53,7 +54,7 @@ async def setup(runtime: Runtime) -> None:
 
 
 async def discovery_loop(
-    runtime: Runtime, adapters: dict[str, CatalogueAdapter], settings: ScraperSettings
+    runtime: Runtime, adapters: dict[Company, CatalogueAdapter], settings: ScraperSettings
 ) -> None:
     """Sweep every company's store locator now and whenever the interval has passed."""
     interval = timedelta(hours=settings.scraper_discovery_interval_hours)

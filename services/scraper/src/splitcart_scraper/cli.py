@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from splitcart_shared.auth import bearer_headers
 from splitcart_shared.bus import Bus
-from splitcart_shared.events import Company, EnrichedBarcode, Envelope, ProductsEnriched
+from splitcart_shared.events import COMPANIES, Company, EnrichedBarcode, Envelope, ProductsEnriched
 from splitcart_shared.runtime import build_bus
 
 from splitcart_scraper.adapters.registry import get_adapter
@@ -39,6 +39,8 @@ def discover(company: Annotated[list[str], typer.Option(help="companies to sweep
         await bus.start()
         try:
             for name in company:
+                if name not in COMPANIES:
+                    raise typer.BadParameter(f"unknown company {name!r}; one of {COMPANIES}")
                 adapter = get_adapter(name)
                 try:
                     typer.echo(f"{name}: {await discover_company(adapter, bus)} stores")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from pydantic import Field
-from splitcart_shared.events import Company
+from splitcart_shared.events import COMPANIES, Company
 from splitcart_shared.settings import CommonSettings
 
 
@@ -14,9 +14,7 @@ class ScraperSettings(CommonSettings):
     :class:`splitcart_scraper.adapters.settings.ScraperRetailerSettings`."""
 
     scraper_worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-scraper")
-    scraper_companies: list[Company] = Field(
-        default_factory=lambda: ["coles", "woolworths", "aldi", "iga"]
-    )
+    scraper_companies: list[Company] = Field(default_factory=lambda: list(COMPANIES))
     scraper_concurrency: int = Field(default=4, ge=1, le=256)
     scraper_heartbeat_seconds: float = Field(default=60.0, gt=0)
     scraper_idle_seconds: float = Field(default=1.0, gt=0)

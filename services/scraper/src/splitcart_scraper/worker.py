@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 from splitcart_shared.bus import Bus
-from splitcart_shared.events import COMPANIES, Company, Envelope
+from splitcart_shared.events import COMPANIES, Company, Envelope, ScrapeKind
 from splitcart_shared.logging import get_logger
 
 from splitcart_scraper.adapters.base import CatalogueAdapter, ScrapeResult, StoreTarget
@@ -176,7 +176,7 @@ class ScraperWorker:
 
     async def _scrape(self, lease: Lease) -> ScrapeResult:
         adapter = self.adapters[lease.store.company]
-        kind = "spot" if lease.kind == "spot" else "full"
+        kind: ScrapeKind = "spot" if lease.kind == "spot" else "full"
         result = await adapter.scrape(
             lease.store, kind, rotation=lease.spot_rotation, spot_fraction=self.config.spot_fraction
         )
