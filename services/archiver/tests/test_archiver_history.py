@@ -16,7 +16,7 @@ from splitcart_archiver.history import (
     dollars,
     inherit,
     inherited,
-    product_points,
+    product_history,
 )
 from splitcart_archiver.writer import safe_name, store_path
 
@@ -50,8 +50,11 @@ def test_dollars_are_exact_with_two_decimals(cents: int) -> None:
     assert len(text.split(".")[1]) == 2
 
 
-def decoded(points: list[bytes]) -> list[dict[str, Any]]:
-    return [orjson.loads(p) for p in points]
+def history(direct: list[HistoryRow], anchor: list[HistoryRow], period: Period) -> list[Any]:
+    """The decoded price_history of one product with one membership period."""
+    body = product_history(direct, [inherit(anchor, period)])
+    decoded: list[Any] = orjson.loads(b"[" + body + b"]")
+    return decoded
 
 
 def test_dollars_of_nothing_is_null() -> None:
@@ -75,7 +78,7 @@ def test_an_open_period_takes_every_later_anchor_row() -> None:
 def test_a_direct_observation_hides_the_anchor_point_at_that_time_only() -> None:
     period = Period("g", "A", day(10), None)
     anchor = [row(1, 11, cents=60), row(1, 13, cents=70), row(1, 15, cents=80)]
-    points = decoded(product_points([row(0, 12, 14, cents=50)], [inherit(anchor, period)]))
+    points = history([row(0, 12, 14, cents=50)], anchor, period)
     assert [(p["price"], p["source"]) for p in points] == [
         ("0.60", "inferred_group"),
         ("0.50", "direct_scrape"),
@@ -86,11 +89,27 @@ def test_a_direct_observation_hides_the_anchor_point_at_that_time_only() -> None
 def test_direct_points_come_first_on_equal_dates() -> None:
     period = Period("g", "A", day(10), None)
     direct = [row(0, 0, 1, cents=10), row(0, 10, 10, cents=20)]
-    points = decoded(product_points(direct, [inherit([row(1, 3, cents=30)], period)]))
+    points = history(direct, [row(1, 3, cents=30)], period)
     assert [(p["price"], p["source"]) for p in points] == [
         ("0.10", "direct_scrape"),
         ("0.20", "direct_scrape"),
     ]
+
+
+def test_own_scrape_before_joining_then_the_anchors_points() -> None:
+    period = Period("g", "A", day(10), None)
+    anchor = [row(1, 2, cents=60), row(1, 13, cents=70)]
+    points = history([row(0, 0, 9, cents=50)], anchor, period)
+    assert [(p["date"], p["price"], p["source"]) for p in points] == [
+        ("2026-01-01T00:00:00Z", "0.50", "direct_scrape"),
+        ("2026-01-11T00:00:00Z", "0.60", "inferred_group"),
+        ("2026-01-14T00:00:00Z", "0.70", "inferred_group"),
+    ]
+
+
+def test_without_membership_only_own_points() -> None:
+    points = orjson.loads(b"[" + product_history([row(0, 0, cents=5)], [None]) + b"]")
+    assert [(p["price"], p["source"]) for p in points] == [("0.05", "direct_scrape")]
 
 
 def test_store_file_names_are_filesystem_safe_and_keep_ordinary_ids() -> None:

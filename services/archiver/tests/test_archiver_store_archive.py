@@ -274,8 +274,8 @@ async def test_a_crash_mid_write_leaves_the_previous_file_intact(
             raise OSError("disk unplugged")
         return original(direct, inherited)
 
-    original = builder.product_points
-    monkeypatch.setattr(builder, "product_points", crash_on_second_product)
+    original = builder.product_history
+    monkeypatch.setattr(builder, "product_history", crash_on_second_product)
     with pytest.raises(OSError, match="disk unplugged"):
         await archiver.build("coles", "COL:858")
     assert (archiver.root / first.path).read_bytes() == before
@@ -284,7 +284,7 @@ async def test_a_crash_mid_write_leaves_the_previous_file_intact(
         (row,) = (await session.execute(select(models.manifest))).mappings().all()
     assert row["sha256"] == first.sha256
     assert len(await outbox_events(db, "archive.built")) == 1
-    monkeypatch.setattr(builder, "product_points", original)
+    monkeypatch.setattr(builder, "product_history", original)
     (second,) = await archiver.build("coles", "COL:858")
     assert second.sha256 != first.sha256
 

@@ -27,6 +27,7 @@ import asyncpg
 import numpy as np
 from splitcart_shared import testing
 from splitcart_shared.db import Database
+from splitcart_shared.logging import configure_logging
 from splitcart_shared.outbox import Outbox
 
 from splitcart_archiver.models import messaging
@@ -275,6 +276,7 @@ async def _build(url: str, root: str) -> dict[str, float]:
 
 
 def _build_child(url: str, root: str, results: Any) -> None:
+    configure_logging("WARNING", json=False)
     results.put(asyncio.run(_build(url, root)))
 
 
@@ -329,4 +331,5 @@ def run_bench(stores: int, products: int, days: int) -> dict[str, Any]:
 def bench(stores: int = 500, products: int = 24_000, days: int = 30) -> None:
     """Archive build throughput and memory on Postgres (prints JSON): STORES in groups of
     20, PRODUCTS per store, DAYS of price history."""
+    configure_logging("WARNING", json=False)
     print(json.dumps(run_bench(stores, products, days)))

@@ -21,7 +21,7 @@ from splitcart_shared.errors import NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import repository
-from splitcart_archiver.history import Period, inherit, product_points
+from splitcart_archiver.history import Inheritance, Period, inherit, product_history
 from splitcart_archiver.models import COMPANY_ARCHIVE
 from splitcart_archiver.repository import HistorySource, Row
 from splitcart_archiver.writer import Sink, atomic_file, company_path, store_path
@@ -62,7 +62,7 @@ def dumps(value: Any) -> bytes:
 # --- products -------------------------------------------------------------------------------
 
 
-Inherited = dict[int, list[tuple[datetime, bytes]]]
+Inherited = dict[int, Inheritance]
 
 
 class CompanyCache:
@@ -127,9 +127,9 @@ async def _read_inherited(
     ids = await repository.product_ids(session, source)
     found: Inherited = {}
     async for rows in by_product(repository.stream_history(session, source, ids, chunk)):
-        points = inherit(rows, period)
-        if points:
-            found[int(rows[0][0])] = points
+        inheritance = inherit(rows, period)
+        if inheritance is not None:
+            found[int(rows[0][0])] = inheritance
     return found
 
 
@@ -262,8 +262,8 @@ async def write_products(
         direct: list[Row] = []
         if pending is not None and pending[0][0] == product_id:
             direct, pending = pending, await anext(direct_rows, None)
-        points = product_points(direct, [by_id.get(product_id, ()) for by_id in inherited])
-        write((b"," if count else b"") + prefix[product_id] + b"[" + b",".join(points) + b"]}")
+        body = product_history(direct, [by_id.get(product_id) for by_id in inherited])
+        write((b"," if count else b"") + prefix[product_id] + b"[" + body + b"]}")
     if pending is not None:
         # Only possible if the rows changed under the read: never publish that file.
         raise RuntimeError(f"store {plan.store['store_id']} has rows beyond its plan")

@@ -27,6 +27,12 @@ from splitcart_archiver.settings import ArchiverSettings, get_settings
 app = typer.Typer(help="JSON archives: company and store files with full price history")
 
 
+@app.callback()
+def archive() -> None:
+    """JSON archives: company and store files with full price history."""
+    # A callback keeps ``build`` a sub-command even while it is the only one.
+
+
 class BarProgress:
     """Feeds the archiver's progress into a rich progress bar."""
 

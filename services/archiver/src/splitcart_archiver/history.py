@@ -119,11 +119,40 @@ def encode_point(row: Sequence[Any], date: datetime, source: str) -> bytes:
 InheritedPoints = Sequence[tuple[datetime, bytes]]
 
 
-def inherit(anchor_rows: Sequence[Sequence[Any]], period: Period) -> list[tuple[datetime, bytes]]:
+@dataclass(frozen=True, slots=True)
+class Inheritance:
+    """What one product inherits over one period: its dated points, and them joined."""
+
+    points: list[tuple[datetime, bytes]]
+    joined: bytes
+
+
+def inherit(anchor_rows: Sequence[Sequence[Any]], period: Period) -> Inheritance | None:
     """Rule 2 for one product: the anchor's rows in effect during ``period``, encoded."""
-    return [
+    points = [
         (date, encode_point(row, date, INFERRED)) for date, row in inherited(anchor_rows, period)
     ]
+    return Inheritance(points, b",".join(p[1] for p in points)) if points else None
+
+
+def product_history(
+    direct: Sequence[Sequence[Any]], inheritances: Sequence[Inheritance | None]
+) -> bytes:
+    """The elements of one product's ``price_history`` array, comma separated."""
+    present = [i for i in inheritances if i is not None]
+    if not present:
+        return b",".join(encode_point(r, r[2], DIRECT) for r in direct)
+    if len(present) == 1:
+        only = present[0]
+        if not direct:
+            return only.joined
+        if only.points[0][0] > max(r[3] for r in direct):
+            # The usual member: its own scrape before joining, then the anchor's points;
+            # nothing to drop (rule 3) and already in date order.
+            own = b",".join(encode_point(r, r[2], DIRECT) for r in direct)
+            return own + b"," + only.joined
+    points = [i.points if i is not None else () for i in inheritances]
+    return b",".join(product_points(direct, points))
 
 
 def product_points(

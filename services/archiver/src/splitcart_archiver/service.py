@@ -31,6 +31,7 @@ from splitcart_shared.events import (
 )
 from splitcart_shared.logging import get_logger
 from splitcart_shared.outbox import Outbox
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_archiver import repository
@@ -241,7 +242,7 @@ class Archiver:
 async def _snapshot(session: AsyncSession) -> None:
     """Every query of one file sees the same data (SQLite's BEGIN IMMEDIATE already does)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
 
 def _by_company(targets: Iterable[Target]) -> list[tuple[str, list[Target]]]:

@@ -35,6 +35,7 @@ class GrouperConsumer:
         self.grouper = grouper
 
     async def __call__(self, session: AsyncSession, payload: Payload, envelope: Envelope) -> None:
+        marks: list[tuple[str, str, str]]
         if isinstance(payload, StoreIngested):
             marks = [(payload.company, payload.store_id, payload.kind)]
         elif isinstance(payload, StoresDiscovered):

@@ -1,9 +1,9 @@
 """The grouping round and the full regroup: load, decide (engine), persist, emit.
 
-A round runs per company over the stores marked dirty since the last one, in one
-transaction: re-read the dirty stores' prices into the company's in-memory matrix, load
-the stored groups, let the engine decide, then write memberships, groups, history,
-evidence and the events (outbox) together, and clear the dirty marks it consumed.
+A round runs per company over the stores marked dirty since the last one: re-read the
+dirty stores' prices into the company's in-memory matrix, then in one transaction load
+the stored groups, let the engine decide, write memberships, groups, history, evidence
+and the events (outbox) together, and clear the dirty marks it consumed.
 Rounds and regroups of one company never overlap (a lock per company); the grouper runs
 as a single replica because the matrices live in its memory.
 """
@@ -114,18 +114,24 @@ async def run_round(target: Runtime | Grouper, company: str) -> RoundReport:
     async with grouper.lock(company):
         grouper.pending.pop(company, None)
         data = await grouper.company_data(company)
+        # Prices are re-read before the write transaction, so SQLite's write lock is held
+        # only while deciding and writing. A store marked again meanwhile keeps its newer
+        # mark (only the marks read here are cleared) and is re-read next round.
+        async with grouper.db.read() as session:
+            dirty = await repository.dirty_of(session, company)
+            await refresh_stores(session, data, [d["store_id"] for d in dirty])
         async with grouper.db.transaction() as session:
-            report = await _round(session, grouper, data)
+            report = await _round(session, grouper, data, dirty)
     grouper.kick()
     log.info("grouping.round", company=company, fresh=len(report.fresh), **report.decisions)
     return report
 
 
-async def _round(session: AsyncSession, grouper: Grouper, data: CompanyData) -> RoundReport:
+async def _round(
+    session: AsyncSession, grouper: Grouper, data: CompanyData, dirty: list[dict[str, Any]]
+) -> RoundReport:
     company, now = data.company, clock.now()
-    dirty = await repository.dirty_of(session, company)
     fresh = {d["store_id"]: d["kind"] for d in dirty if d["kind"] in FRESH_KINDS}
-    await refresh_stores(session, data, [d["store_id"] for d in dirty])
     stored = await load_stored(session, company)
     state = stored.to_engine()
     founded = found_unknown(state, [*data.store_ids.values(), *(d["store_id"] for d in dirty)])
@@ -235,31 +241,25 @@ class CountingComparator:
     def fraction(self) -> float:
         return min(self.done / self.turns, 1.0)
 
-    # The engine is an untyped import for mypy here: name each result's type.
     def knows(self, store: str) -> bool:
-        known: bool = self.inner.knows(store)
-        return known
+        return self.inner.knows(store)
 
     def current_count(self, store: str) -> int:
-        count: int = self.inner.current_count(store)
-        return count
+        return self.inner.current_count(store)
 
     def latest(self, store: str) -> int:
-        tick: int = self.inner.latest(store)
-        return tick
+        return self.inner.latest(store)
 
     def compare(self, a: str, b: str) -> engine.Evidence:
         return self.inner.compare(a, b)
 
     def compare_many(self, a: str, others: Sequence[str]) -> list[engine.Evidence]:
-        found: list[engine.Evidence] = self.inner.compare_many(a, others)
-        return found
+        return self.inner.compare_many(a, others)
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
         # In a regroup, each anchor asks once at its merge turn.
         self.done += 1
-        matched: list[bool] = self.inner.matches(a, others)
-        return matched
+        return self.inner.matches(a, others)
 
 
 async def regroup(

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from splitcart_shared.auth import require
 from splitcart_shared.clock import clock, utc
 from splitcart_shared.errors import NotFound
 from splitcart_shared.events import Company
-from splitcart_shared.runtime import Runtime, runtime_of
+from splitcart_shared.runtime import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import metrics, service
@@ -38,32 +38,39 @@ router = APIRouter(prefix="/v1", tags=["scheduler"])
 Writer = Annotated[str, Depends(require("write"))]
 
 
-async def unit_of_work(
-    runtime: Annotated[Runtime, Depends(runtime_of)],
-) -> AsyncIterator[AsyncSession]:
+async def runtime_now(request: Request) -> Runtime:
+    # An async dependency: plain-function dependencies run in FastAPI's thread pool, which
+    # costs more than the lease itself on the hot path.
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+Rt = Annotated[Runtime, Depends(runtime_now)]
+
+
+async def unit_of_work(runtime: Rt) -> AsyncIterator[AsyncSession]:
     """One request, one transaction, committed when the endpoint returns (before the response
-    is sent: a scraper that gets a lease must find it committed when it calls back)."""
+    is sent, so a caller that got an answer finds its effect committed)."""
     async with runtime.db.transaction() as session:
         yield session
 
 
-async def reader(runtime: Annotated[Runtime, Depends(runtime_of)]) -> AsyncIterator[AsyncSession]:
+async def reader(runtime: Rt) -> AsyncIterator[AsyncSession]:
     async with runtime.db.read() as session:
         yield session
 
 
-def policy_of(runtime: Annotated[Runtime, Depends(runtime_of)]) -> Policy:
+async def policy_of(runtime: Rt) -> Policy:
     policy: Policy = runtime.state["policy"]
     return policy
 
 
-def leases_of(runtime: Annotated[Runtime, Depends(runtime_of)]) -> LeaseStore:
+async def leases_of(runtime: Rt) -> LeaseStore:
     leases: LeaseStore = runtime.state["leases"]
     return leases
 
 
 Leases = Annotated[LeaseStore, Depends(leases_of)]
-Rt = Annotated[Runtime, Depends(runtime_of)]
 Tx = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 Read = Annotated[AsyncSession, Depends(reader, scope="function")]
 Pol = Annotated[Policy, Depends(policy_of)]

@@ -4,19 +4,22 @@ Creates its own Postgres database, seeds ``stores`` stores over the four compani
 scheduler under uvicorn in a child process on a free loopback port, and drives it with
 ``clients`` concurrent HTTP clients that lease and complete as fast as they can for
 ``seconds``. Every completed store is due again at once (``anchor_refresh`` 0), so clients
-compete for the same stores all the time. Each client records which store it holds; a store
-handed to a second client while the first still holds it counts as a double hand-out.
+compete for the same stores all the time; the per-company cap is set to ``clients`` so it
+never binds. Each client records when it got each store and when it let go (before calling
+``/complete``); a store received while another client still held it is a double hand-out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,26 @@ from splitcart_scheduler.settings import SchedulerSettings
 BENCH_TOKEN = "bench-token-0123456789abcdef"
 
 
-def bench(stores: int = 4000, clients: int = 64, seconds: float = 10.0, workers: int = 1) -> None:
-    """Lease throughput: prints JSON with leases_per_second, p50_ms, p99_ms, double_handouts."""
-    print(json.dumps(asyncio.run(run(stores, clients, seconds, workers))))
+def bench(
+    stores: int = 4000,
+    clients: int = 64,
+    seconds: float = 10.0,
+    workers: int = 1,
+    client_processes: int = 0,
+) -> None:
+    """Lease throughput: prints JSON with leases_per_second, p50_ms, p99_ms, double_handouts.
+
+    ``workers``: uvicorn worker processes; ``client_processes``: processes the clients are
+    spread over (0: one per four CPUs, at least one).
+    """
+    configure_logging("WARNING")  # stdout carries only the result
+    processes = client_processes or max(1, (os.cpu_count() or 1) // 4)
+    print(json.dumps(asyncio.run(run(stores, clients, seconds, workers, processes))))
 
 
-async def run(stores: int, clients: int, seconds: float, workers: int = 1) -> dict[str, Any]:
+async def run(
+    stores: int, clients: int, seconds: float, workers: int = 1, processes: int = 1
+) -> dict[str, Any]:
     name = unique_name("splitcart_bench_scheduler_")
     url = await create_pg_database(name)
     try:
@@ -51,18 +68,21 @@ async def run(stores: int, clients: int, seconds: float, workers: int = 1) -> di
         with _server(url, cap=clients, workers=workers) as server:
             await _wait_ready(server.base_url)
             cpu_before = server.cpu_seconds()
-            result = await _drive(server.base_url, clients, seconds)
+            result, client_cpu = await _drive(server.base_url, clients, seconds, processes)
             server_cpu = server.cpu_seconds() - cpu_before
     finally:
         await drop_pg_database(name)
     # CPU per lease (lease + complete) says what the throughput would be on an idle machine.
-    per_lease = server_cpu * 1000 / result["leases"] if result["leases"] else None
+    leases = max(result["leases"], 1)
     return {
         "stores": stores,
         "clients": clients,
         "server_workers": workers,
+        "client_processes": processes,
         **result,
-        "server_cpu_ms_per_lease": round(per_lease, 2) if per_lease else None,
+        "server_cpu_ms_per_lease": round(server_cpu * 1000 / leases, 2),
+        "client_cpu_ms_per_lease": round(client_cpu * 1000 / leases, 2),
+        "cpus": os.cpu_count(),
     }
 
 
@@ -196,46 +216,95 @@ async def _wait_ready(base_url: str, patience: float = 30.0) -> None:
 
 @dataclass
 class _Tally:
-    held: dict[str, int] = field(default_factory=dict)
+    """What one client process saw. ``holds``: per lease, the store and the moments (system
+    monotonic clock, comparable across processes) its client got it and let it go."""
+
     lease_ms: list[float] = field(default_factory=list)
     complete_ms: list[float] = field(default_factory=list)
-    doubles: int = 0
+    holds: list[tuple[str, float, float]] = field(default_factory=list)
     empty: int = 0
     errors: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
-async def _drive(base_url: str, clients: int, seconds: float) -> dict[str, Any]:
+async def _drive(
+    base_url: str, clients: int, seconds: float, processes: int
+) -> tuple[dict[str, Any], float]:
+    """Run the clients in ``processes`` processes (httpx costs about as much CPU per lease as
+    the server does, so one process cannot drive a fast server); returns the result and the
+    clients' CPU seconds."""
+    shares = [list(range(p, clients, processes)) for p in range(processes)]
+    if processes == 1:
+        tallies = [await _drive_share(base_url, shares[0], seconds)]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            loop = asyncio.get_running_loop()
+            futures = [
+                loop.run_in_executor(pool, _drive_share_sync, base_url, share, seconds)
+                for share in shares
+            ]
+            tallies = list(await asyncio.gather(*futures))
+    return _summary(tallies), sum(t.cpu_seconds for t in tallies)
+
+
+def _drive_share_sync(base_url: str, share: list[int], seconds: float) -> _Tally:
+    return asyncio.run(_drive_share(base_url, share, seconds))
+
+
+async def _drive_share(base_url: str, share: list[int], seconds: float) -> _Tally:
     tally = _Tally()
-    stop_at = time.perf_counter() + seconds
-    started = time.perf_counter()
-    await asyncio.gather(*(_client(base_url, n, tally, stop_at) for n in range(clients)))
-    elapsed = time.perf_counter() - started
-    lease_ms = sorted(tally.lease_ms)
+    cpu, started = time.process_time(), time.monotonic()
+    stop_at = started + seconds
+    await asyncio.gather(*(_client(base_url, n, tally, stop_at) for n in share))
+    tally.seconds = time.monotonic() - started
+    tally.cpu_seconds = time.process_time() - cpu
+    return tally
+
+
+def _summary(tallies: list[_Tally]) -> dict[str, Any]:
+    lease_ms = sorted(ms for t in tallies for ms in t.lease_ms)
+    complete_ms = sorted(ms for t in tallies for ms in t.complete_ms)
+    elapsed = max(t.seconds for t in tallies)
     return {
         "seconds": round(elapsed, 2),
-        "leases": len(lease_ms),
-        "leases_per_second": round(len(lease_ms) / elapsed, 1),
+        "leases": len(complete_ms),
+        "leases_per_second": round(len(complete_ms) / elapsed, 1),
         "p50_ms": _percentile(lease_ms, 0.50),
         "p99_ms": _percentile(lease_ms, 0.99),
-        "complete_p99_ms": _percentile(sorted(tally.complete_ms), 0.99),
-        "double_handouts": tally.doubles,
-        "empty_responses": tally.empty,
-        "errors": tally.errors,
+        "complete_p99_ms": _percentile(complete_ms, 0.99),
+        "double_handouts": double_handouts([h for t in tallies for h in t.holds]),
+        "empty_responses": sum(t.empty for t in tallies),
+        "errors": sum(t.errors for t in tallies),
     }
+
+
+def double_handouts(holds: list[tuple[str, float, float]]) -> int:
+    """Leases received while another client still held the store (had not yet even sent
+    its complete): the scheduler handed one store to two holders at once."""
+    doubles = 0
+    released_by_store: dict[str, float] = {}
+    for store, got, let_go in sorted(holds, key=lambda hold: hold[1]):
+        if got < released_by_store.get(store, float("-inf")):
+            doubles += 1
+        released_by_store[store] = max(let_go, released_by_store.get(store, float("-inf")))
+    return doubles
 
 
 async def _client(base_url: str, n: int, tally: _Tally, stop_at: float) -> None:
     headers = {"Authorization": f"Bearer {BENCH_TOKEN}"}
     limits = httpx.Limits(max_connections=1)
     async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as client:
-        while time.perf_counter() < stop_at:
+        while time.monotonic() < stop_at:
             await _round(client, n, tally)
 
 
 async def _round(client: httpx.AsyncClient, n: int, tally: _Tally) -> None:
-    began = time.perf_counter()
+    began = time.monotonic()
     response = await client.post("/v1/leases", json={"worker_id": f"bench-{n}"})
-    tally.lease_ms.append((time.perf_counter() - began) * 1000)
+    got = time.monotonic()
+    tally.lease_ms.append((got - began) * 1000)
     if response.status_code == 204:
         tally.empty += 1
         return
@@ -243,16 +312,12 @@ async def _round(client: httpx.AsyncClient, n: int, tally: _Tally) -> None:
         tally.errors += 1
         return
     lease = response.json()
-    store = f"{lease['store']['company']}/{lease['store']['store_id']}"
-    if store in tally.held:
-        tally.doubles += 1
-    tally.held[store] = n
     await asyncio.sleep(0)  # hold the store while the other clients run
     # Let go before telling the scheduler, so a legitimate re-lease is never miscounted.
-    del tally.held[store]
-    began = time.perf_counter()
+    let_go = time.monotonic()
+    tally.holds.append((f"{lease['store']['company']}/{lease['store']['store_id']}", got, let_go))
     done = await client.post(f"/v1/leases/{lease['token']}/complete")
-    tally.complete_ms.append((time.perf_counter() - began) * 1000)
+    tally.complete_ms.append((time.monotonic() - let_go) * 1000)
     if done.status_code != 200:
         tally.errors += 1
 

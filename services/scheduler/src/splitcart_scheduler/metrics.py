@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client import Gauge
 from splitcart_shared.events import COMPANIES
 
-from splitcart_scheduler.service import REASONS, Stats
+from splitcart_scheduler.models import REASONS
+from splitcart_scheduler.service import Stats
 
 DUE_STORES = Gauge(
     "splitcart_scheduler_due_stores",
@@ -23,7 +24,7 @@ def publish(stats: Stats) -> None:
         LIVE_LEASES.labels(company).set(0)
         for reason in REASONS.values():
             DUE_STORES.labels(company, reason).set(0)
-    for company, reason, count in stats.due:
-        DUE_STORES.labels(company, reason).set(count)
-    for company, live, _cap in stats.leases:
-        LIVE_LEASES.labels(company).set(live)
+    for due_company, reason, count in stats.due:
+        DUE_STORES.labels(due_company, reason).set(count)
+    for lease_company, live, _cap in stats.leases:
+        LIVE_LEASES.labels(lease_company).set(live)

@@ -24,13 +24,14 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row, RowMapping, make_url
+from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler.models import REASONS, Tier, lease_slots, stores
@@ -175,6 +176,57 @@ async def update_stores(
         .returning(S.id)
     )
     return [int(r[0]) for r in await session.execute(stmt)]
+
+
+# Values and guards for the updates events ask for: each guard makes a replayed or late
+# event a no-op.
+
+
+def group_fact_is_newer(at: datetime) -> ColumnElement[bool]:
+    """Group facts apply only if no newer group event was applied already."""
+    return or_(S.role_changed_at.is_(None), S.role_changed_at <= at)
+
+
+def streak_kept_in(group_id: str) -> ColumnElement[Any]:
+    """A member moving to another group starts its confirmation streak again."""
+    return case((S.group_id == group_id, S.consecutive_confirmations), else_=0)
+
+
+def confirmation_is_newer(at: datetime) -> ColumnElement[bool]:
+    return or_(S.last_confirmed_at.is_(None), S.last_confirmed_at <= at)
+
+
+def no_rescrape_pending() -> ColumnElement[bool]:
+    """No rescrape asked for, or the one asked for was met by a full scrape started later."""
+    met = and_(S.last_completed_kind == "full", S.last_completed_at > S.rescrape_requested_at)
+    return or_(S.rescrape_requested_at.is_(None), met)
+
+
+def scraped_values(kind: str, at: datetime) -> dict[str, Any]:
+    """An ingested scrape; a full one meets a rescrape asked for before it."""
+    if kind != "full":
+        return {"last_spot_at": latest(S.last_spot_at, at)}
+    met = S.rescrape_requested_at < at
+    return {
+        "last_scraped_at": latest(S.last_scraped_at, at),
+        "rescrape_requested_at": case((met, null()), else_=S.rescrape_requested_at),
+        "rescrape_reason": case((met, null()), else_=S.rescrape_reason),
+    }
+
+
+def rejection_values(ref: str, error: str) -> dict[str, Any]:
+    """A refused scrape: one more failed attempt, and its completion no longer counts."""
+    return {
+        "attempts": S.attempts + 1,
+        "last_error": error,
+        "last_failure_ref": ref,
+        "last_completed_at": None,
+        "last_completed_kind": None,
+    }
+
+
+def failure_not_counted(ref: str) -> ColumnElement[bool]:
+    return or_(S.last_failure_ref.is_(None), S.last_failure_ref != ref)
 
 
 async def demote_lonely_anchors(session: AsyncSession, company: str, group_id: str) -> None:
@@ -734,7 +786,7 @@ async def queue(
     return list((await session.execute(query)).mappings())
 
 
-async def due_counts(session: AsyncSession, now: datetime) -> list[Row[Any]]:
+async def due_counts(session: AsyncSession, now: datetime) -> list[tuple[Any, ...]]:
     query = (
         select(S.company, S.priority, func.count())
         .where(
@@ -744,10 +796,10 @@ async def due_counts(session: AsyncSession, now: datetime) -> list[Row[Any]]:
         )
         .group_by(S.company, S.priority)
     )
-    return list(await session.execute(query))
+    return [tuple(row) for row in await session.execute(query)]
 
 
-async def lease_counts(session: AsyncSession, now: datetime) -> list[Row[Any]]:
+async def lease_counts(session: AsyncSession, now: datetime) -> list[tuple[Any, ...]]:
     """Per company: usable slots (the cap) and slots held by a lease that is still live."""
     held = and_(L.store_pk.is_not(None), S.lease_expires_at > now)
     query = (
@@ -760,4 +812,4 @@ async def lease_counts(session: AsyncSession, now: datetime) -> list[Row[Any]]:
         .group_by(L.company)
         .order_by(L.company)
     )
-    return list(await session.execute(query))
+    return [tuple(row) for row in await session.execute(query)]

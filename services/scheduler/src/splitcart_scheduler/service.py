@@ -29,7 +29,6 @@ from splitcart_shared.events import (
     StoresDiscovered,
 )
 from splitcart_shared.logging import get_logger
-from sqlalchemy import case, null
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import repository as repo
@@ -105,7 +104,7 @@ class StoreFacts:
     retry_after: datetime | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> StoreFacts:
+    def from_row(cls, row: Mapping[Any, Any]) -> StoreFacts:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         for name, value in values.items():
             if isinstance(value, datetime):
@@ -344,16 +343,12 @@ async def request_rescrape(
     at: datetime,
 ) -> int | None:
     """Ask for a full scrape; an earlier request still pending keeps its place."""
-    S = repo.S
-    pending_done = (S.last_completed_kind == "full") & (
-        S.last_completed_at > S.rescrape_requested_at
-    )
     store_pk = await repo.update_store(
         session,
         company,
         store_id,
         {"rescrape_requested_at": at, "rescrape_reason": reason},
-        S.rescrape_requested_at.is_(None) | pending_done,
+        repo.no_rescrape_pending(),
     )
     if store_pk is None:
         known = await repo.ids_of(session, company, [store_id])
@@ -366,7 +361,7 @@ async def request_rescrape(
 
 async def store_detail(
     session: AsyncSession, policy: Policy, company: str, store_id: str
-) -> tuple[Mapping[str, Any], Plan | None]:
+) -> tuple[Mapping[Any, Any], Plan | None]:
     row = await repo.store(session, company, store_id)
     if row is None:
         raise NotFound("unknown store", company=company, store_id=store_id)
@@ -410,18 +405,12 @@ class Stats:
 
 async def stats(session: AsyncSession) -> Stats:
     now = clock.now()
-    due = [(c, REASONS[int(p)], int(n)) for c, p, n in await repo.due_counts(session, now)]
-    leases = [(c, int(live), int(cap)) for c, cap, live in await repo.lease_counts(session, now)]
+    due = [(str(r[0]), REASONS[int(r[1])], int(r[2])) for r in await repo.due_counts(session, now)]
+    leases = [(str(r[0]), int(r[2]), int(r[1])) for r in await repo.lease_counts(session, now)]
     return Stats(sorted(due), leases)
 
 
 # --- learning from events -------------------------------------------------------------------
-
-
-def _role_guard(at: datetime) -> Any:
-    """Group facts apply only if no newer group event was applied already."""
-    S = repo.S
-    return S.role_changed_at.is_(None) | (S.role_changed_at <= at)
 
 
 async def apply_discovery(session: AsyncSession, policy: Policy, event: StoresDiscovered) -> None:
@@ -448,35 +437,17 @@ async def apply_discovery(session: AsyncSession, policy: Policy, event: StoresDi
 
 
 async def apply_ingested(session: AsyncSession, policy: Policy, event: StoreIngested) -> None:
-    S = repo.S
-    at = utc(event.scraped_at)
-    values: dict[str, Any]
-    if event.kind == "full":
-        done = S.rescrape_requested_at < at
-        values = {
-            "last_scraped_at": repo.latest(S.last_scraped_at, at),
-            "rescrape_requested_at": case((done, null()), else_=S.rescrape_requested_at),
-            "rescrape_reason": case((done, null()), else_=S.rescrape_reason),
-        }
-    else:
-        values = {"last_spot_at": repo.latest(S.last_spot_at, at)}
+    values = repo.scraped_values(event.kind, utc(event.scraped_at))
     store_pk = await repo.update_store(session, event.company, event.store_id, values)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
 
 
 async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRejected) -> None:
     """A refused scrape is a failed attempt: back off, and the completion no longer counts."""
-    S = repo.S
     ref = str(event.source_event_id)
-    values = {
-        "attempts": S.attempts + 1,
-        "last_error": f"{event.reason}: {event.detail}"[:2000],
-        "last_failure_ref": ref,
-        "last_completed_at": None,
-        "last_completed_kind": None,
-    }
-    not_seen = S.last_failure_ref.is_(None) | (S.last_failure_ref != ref)
-    store_pk = await repo.update_store(session, event.company, event.store_id, values, not_seen)
+    values = repo.rejection_values(ref, f"{event.reason}: {event.detail}"[:2000])
+    not_counted = repo.failure_not_counted(ref)
+    store_pk = await repo.update_store(session, event.company, event.store_id, values, not_counted)
     if store_pk is None:
         return
     (row,) = await repo.facts(session, [store_pk])
@@ -496,7 +467,7 @@ async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRej
 async def apply_merged(
     session: AsyncSession, policy: Policy, event: GroupMerged, at: datetime
 ) -> None:
-    guard = _role_guard(at)
+    guard = repo.group_fact_is_newer(at)
     moved = [s for s in event.moved_store_ids if s != event.anchor_store_id]
     ids = await repo.update_stores(
         session,
@@ -506,7 +477,7 @@ async def apply_merged(
             "group_id": event.into_group_id,
             "role": "member",
             "role_changed_at": at,
-            "consecutive_confirmations": _kept_if_same_group(event.into_group_id),
+            "consecutive_confirmations": repo.streak_kept_in(event.into_group_id),
         },
         guard,
     )
@@ -520,12 +491,6 @@ async def apply_merged(
     await replan(session, policy, ids + ([anchor] if anchor is not None else []))
 
 
-def _kept_if_same_group(group_id: str) -> Any:
-    """A member moving to another group starts its confirmation streak again."""
-    S = repo.S
-    return case((S.group_id == group_id, S.consecutive_confirmations), else_=0)
-
-
 async def apply_ejected(
     session: AsyncSession, policy: Policy, event: StoreEjected, at: datetime
 ) -> None:
@@ -537,7 +502,7 @@ async def apply_ejected(
         "last_confirmed_at": None,
     }
     store_pk = await repo.update_store(
-        session, event.company, event.store_id, values, _role_guard(at)
+        session, event.company, event.store_id, values, repo.group_fact_is_newer(at)
     )
     await repo.demote_lonely_anchors(session, event.company, event.old_group_id)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
@@ -546,7 +511,7 @@ async def apply_ejected(
 async def apply_anchor_changed(
     session: AsyncSession, policy: Policy, event: GroupAnchorChanged, at: datetime
 ) -> None:
-    guard = _role_guard(at)
+    guard = repo.group_fact_is_newer(at)
     members = [s for s in event.member_store_ids if s != event.new_anchor_store_id]
     if event.old_anchor_store_id and event.old_anchor_store_id != event.new_anchor_store_id:
         # The old anchor stays in the group as a member unless it was ejected (a newer fact).
@@ -559,7 +524,7 @@ async def apply_anchor_changed(
             "group_id": event.group_id,
             "role": "member",
             "role_changed_at": at,
-            "consecutive_confirmations": _kept_if_same_group(event.group_id),
+            "consecutive_confirmations": repo.streak_kept_in(event.group_id),
         },
         guard,
     )
@@ -576,9 +541,8 @@ async def apply_anchor_changed(
 async def apply_member_confirmed(
     session: AsyncSession, policy: Policy, event: GroupMemberConfirmed, at: datetime
 ) -> None:
-    S = repo.S
     values = {"last_confirmed_at": at, "consecutive_confirmations": event.consecutive_confirmations}
-    newer = S.last_confirmed_at.is_(None) | (S.last_confirmed_at <= at)
+    newer = repo.confirmation_is_newer(at)
     store_pk = await repo.update_store(session, event.company, event.store_id, values, newer)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
 

@@ -18,6 +18,9 @@ dataset of :mod:`.synthetic`:
   already in memory);
 * ``agreement``: share of all same-company pairs of the subset on which both
   comparators decide alike, counted as 0 unless the two groupings are also identical.
+
+Extras: ``speedup_vs_reference_cpu`` (the same ratio in CPU seconds, steadier when other
+work shares the machine), ``groups``, ``planted_zones_recovered``, ``subset_stores``.
 """
 
 from __future__ import annotations
@@ -49,32 +52,35 @@ def run_bench(scale: float = 1.0, subset: int = 100, seed: int = 0) -> dict[str,
         "price_rows": int(sum(np.count_nonzero(c.prices.seen) for c in companies)),
     }
     regroup_s, grouped = _timed(lambda: _regroup_all(data, params))
-    reference_s, fast_s, agreement = _reference_subset(data, params, subset, seed)
+    versus = _reference_subset(data, params, subset, seed)
     recovered = all(grouped[c.company].state.partition() == c.planted() for c in companies)
     incremental_ms = _incremental(data, grouped, params, seed)  # mutates the dataset: last
     return figures | {
         "full_regroup_seconds": round(regroup_s, 3),
         "incremental_ms_per_store": round(incremental_ms, 2),
-        "reference_seconds_subset": round(reference_s, 3),
-        "fast_seconds_subset": round(fast_s, 4),
-        "speedup_vs_reference": round(reference_s / fast_s, 1),
-        "agreement": agreement,
-        "subset_stores": subset,
+        **versus,
         "groups": sum(len(r.state.groups) for r in grouped.values()),
         "planted_zones_recovered": recovered,
     }
 
 
 def _timed(work: Callable[[], T]) -> tuple[float, T]:
-    start = time.perf_counter()
+    seconds, _, result = _clocked(work)
+    return seconds, result
+
+
+def _clocked(work: Callable[[], T]) -> tuple[float, float, T]:
+    """Wall and CPU seconds of one run (CPU time shrugs off other load on the machine)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = work()
-    return time.perf_counter() - start, result
+    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def _best_of(runs: int, work: Callable[[], T]) -> tuple[float, T]:
-    """Fastest of a few runs (each from a fresh comparator, so nothing is memoised)."""
-    timings = [_timed(work) for _ in range(runs)]
-    return min(t for t, _ in timings), timings[0][1]
+def _best_of(runs: int, work: Callable[[], T]) -> tuple[float, float, T]:
+    """Fastest wall and CPU time of a few runs (each from a fresh comparator, so nothing
+    is memoised across runs)."""
+    runs_done = [_clocked(work) for _ in range(runs)]
+    return min(r[0] for r in runs_done), min(r[1] for r in runs_done), runs_done[0][2]
 
 
 def _regroup_all(data: PlantedDataset, params: GroupingParams) -> dict[str, RoundResult]:
@@ -86,28 +92,36 @@ def _regroup_all(data: PlantedDataset, params: GroupingParams) -> dict[str, Roun
 
 def _reference_subset(
     data: PlantedDataset, params: GroupingParams, subset: int, seed: int
-) -> tuple[float, float, float]:
+) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     per_company = max(2, subset // len(data.companies))
-    totals = np.zeros(4)
+    totals = np.zeros(6)  # ref wall, fast wall, ref cpu, fast cpu, agreed pairs, pairs
     identical = True
     for c in data.companies.values():
         keys = sorted(rng.choice(list(c.prices), per_company, replace=False).tolist())
-        ref_s, fast_s, agreed, pairs, same = _compare_paths(c.prices, keys, data, params)
-        totals += (ref_s, fast_s, agreed, pairs)
+        figures, same = _compare_paths(c.prices, keys, data, params)
+        totals += figures
         identical &= same
-    return totals[0], totals[1], (totals[2] / totals[3] if identical else 0.0)
+    ref_s, fast_s, ref_cpu, fast_cpu, agreed, pairs = totals.tolist()
+    return {
+        "reference_seconds_subset": round(ref_s, 3),
+        "fast_seconds_subset": round(fast_s, 4),
+        "speedup_vs_reference": round(ref_s / fast_s, 1),
+        "agreement": agreed / pairs if identical else 0.0,
+        "subset_stores": per_company * len(data.companies),
+        "speedup_vs_reference_cpu": round(ref_cpu / fast_cpu, 1),
+    }
 
 
 def _compare_paths(
     prices: CompanyPrices, keys: list[str], data: PlantedDataset, params: GroupingParams
-) -> tuple[float, float, int, int, bool]:
+) -> tuple[list[float], bool]:
     """Both comparators on the same stores: regroup times, pair agreement, same groups."""
     subset = _restricted(prices, keys)
     refs = [ReferenceComparator.from_prices(subset, data.now, params) for _ in range(4)]
-    ref_s, by_ref = _best_of(3, lambda: full_regroup(keys, refs.pop()))
+    ref_s, ref_cpu, by_ref = _best_of(3, lambda: full_regroup(keys, refs.pop()))
     ref = refs.pop()
-    fast_s, by_fast = _best_of(
+    fast_s, fast_cpu, by_fast = _best_of(
         5, lambda: full_regroup(keys, FastComparator(prices, data.now, params))
     )
     fast = FastComparator(prices, data.now, params)
@@ -117,7 +131,8 @@ def _compare_paths(
         decided = zip(ref.matches(a, rest), fast.matches(a, rest), strict=True)
         agreed += sum(x == y for x, y in decided)
         pairs += len(rest)
-    return ref_s, fast_s, agreed, pairs, by_ref.state.partition() == by_fast.state.partition()
+    same = by_ref.state.partition() == by_fast.state.partition()
+    return [ref_s, fast_s, ref_cpu, fast_cpu, agreed, pairs], same
 
 
 def _restricted(prices: CompanyPrices, keys: list[str]) -> CompanyPrices:
