@@ -50,12 +50,14 @@ class GroupingParams:
         return int(self.pairing_window.total_seconds())
 
     @cached_property
-    def _threshold(self) -> Fraction:
-        return _exact(self.match_threshold)
+    def _threshold(self) -> tuple[int, int]:
+        exact = _exact(self.match_threshold)
+        return exact.numerator, exact.denominator
 
     @cached_property
-    def _range(self) -> Fraction:
-        return _exact(self.min_range_overlap)
+    def _range(self) -> tuple[int, int]:
+        exact = _exact(self.min_range_overlap)
+        return exact.numerator, exact.denominator
 
     def allowed_mismatches(self, shared: int) -> int:
         """Most mismatches a comparison of ``shared`` products may have and still match.
@@ -64,7 +66,7 @@ class GroupingParams:
         ``mismatches <= allowed`` iff ``mismatches * D <= shared * (D - N)`` iff
         ``equal / shared >= N / D``. This is the bound the fail-fast loop stops past.
         """
-        n, d = self._threshold.numerator, self._threshold.denominator
+        n, d = self._threshold
         return shared * (d - n) // d
 
     def matched(self, shared: int, mismatches: int, smaller_catalogue: int) -> bool:
@@ -72,17 +74,17 @@ class GroupingParams:
         allowed number when the comparison stopped early: the answer is the same)."""
         if shared < self.min_shared or shared == 0:
             return False
-        n, d = self._range.numerator, self._range.denominator
+        n, d = self._range
         if shared * d < n * smaller_catalogue:
             return False
         return mismatches <= self.allowed_mismatches(shared)
 
     def allowed_mismatches_many(self, shared: IntArray) -> IntArray:
-        n, d = self._threshold.numerator, self._threshold.denominator
+        n, d = self._threshold
         return (shared * (d - n)) // d
 
     def matched_many(self, shared: IntArray, mismatches: IntArray, smaller: IntArray) -> BoolArray:
         """Vectorised :meth:`matched`; int64 is ample (counts ≤ 10^6, denominators small)."""
-        n, d = self._range.numerator, self._range.denominator
+        n, d = self._range
         big_enough = (shared >= max(self.min_shared, 1)) & (shared * d >= n * smaller)
         return big_enough & (mismatches <= self.allowed_mismatches_many(shared))
