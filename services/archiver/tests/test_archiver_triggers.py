@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from splitcart_archiver import models
+from splitcart_archiver import builder, models, service
 from splitcart_archiver.consumers import handle
 from splitcart_archiver.service import TOPICS, Archiver
 from splitcart_shared.bus import PoisonMessage, Subscription, handle_once
@@ -221,4 +221,31 @@ async def test_a_marked_store_the_catalogue_does_not_know_is_dropped(
     await deliver(db, ingested("ghost"))
     sim_clock.advance(timedelta(minutes=5))
     assert await archiver.build_pending() == []
+    assert await dirty(db) == {}
+
+
+async def test_a_failing_archive_stays_dirty_without_holding_up_the_batch(
+    seed: Seed, db: Database, archiver: Archiver, sim_clock: SimulatedClock, monkeypatch: Any
+) -> None:
+    await seed_groups(seed)
+    await deliver(db, ingested("300"))  # marks 300 and its member 301
+    sim_clock.advance(timedelta(minutes=5))
+    original = builder.build_store
+
+    async def fail_for_300(session: Any, root: Any, cache: Any, store_id: str) -> Any:
+        if store_id == "300":
+            raise OSError("disk full")
+        return await original(session, root, cache, store_id)
+
+    monkeypatch.setattr(service, "build_store", fail_for_300)
+    assert [b.store_id for b in await archiver.build_pending()] == ["301"]
+    assert await dirty(db) == {("coles", "300"): 1}
+
+
+async def test_an_on_demand_build_satisfies_the_marks_it_covers(
+    seed: Seed, db: Database, archiver: Archiver
+) -> None:
+    await seed_groups(seed)
+    await deliver(db, ingested("100"))
+    await archiver.build("coles")
     assert await dirty(db) == {}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
-from splitcart_scheduler.testing import Harness, record
+from splitcart_scheduler.testing import Harness, moment, record
 from splitcart_shared.clock import SimulatedClock
 from splitcart_shared.events import (
     Envelope,
@@ -163,7 +162,7 @@ async def test_a_confirmed_member_is_checked_less_often(
     envelope = await h.deliver(_confirmation("B", 2))
     view = await h.store("coles", "B")
     assert view["consecutive_confirmations"] == 2
-    assert _at(view["next"]["due_at"]) == confirmed_at + timedelta(days=28)
+    assert moment(view["next"]["due_at"]) == confirmed_at + timedelta(days=28)
     await _assert_redelivery_changes_nothing(h, envelope, ("coles", "B"))
 
 
@@ -191,7 +190,7 @@ async def test_a_rescrape_request_is_recorded_once_and_keeps_its_place(
     sim_clock.advance(timedelta(minutes=1))
     await h.deliver(StoreRescrapeRequested(company="coles", store_id="A", reason="tie_break"))
     view = await h.store("coles", "A")
-    assert (view["rescrape_reason"], _at(view["rescrape_requested_at"])) == (
+    assert (view["rescrape_reason"], moment(view["rescrape_requested_at"])) == (
         "rehoming",
         requested_at,
     )
@@ -212,9 +211,3 @@ def _confirmation(store_id: str, n: int) -> GroupMemberConfirmed:
         anchor_store_id="A",
         consecutive_confirmations=n,
     )
-
-
-def _at(value: str) -> Any:
-    from datetime import datetime
-
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

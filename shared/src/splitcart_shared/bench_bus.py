@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -64,56 +65,76 @@ def catalogue_payload(products: int = 24_000) -> StoreScraped:
     )
 
 
+async def _consume(url: str, amqp_url: str, prefix: str, count: int) -> dict[str, float]:
+    """The consumer side (its own process, like a consuming service): wall-clock time at
+    which each event's handler transaction had committed."""
+    db = Database(url, pool_size=10)
+    bus = RabbitBus(amqp_url, f"{prefix}.events", prefetch=500, retry=RetryPolicy(), queue_prefix=prefix)
+    handled: dict[str, float] = {}
+    done = asyncio.Event()
+
+    async def handler(session: Any, payload: Payload, envelope: Envelope) -> None:
+        return None
+
+    def on_handled(envelope: Envelope) -> None:
+        handled[str(envelope.event_id)] = time.time()
+        if len(handled) >= count:
+            done.set()
+
+    await bus.subscribe(Subscription("benchbus", ["#"], handler, db, CONSUMER, after_commit=[on_handled]))
+    print("ready", flush=True)
+    try:
+        await asyncio.wait_for(done.wait(), timeout=900)
+    finally:
+        await bus.close()
+        await db.dispose()
+    return handled
+
+
 async def _run(amqp_url: str, count: int, payload_of: Any, batch: int) -> dict[str, float]:
     name = testing.unique_name("splitcart_bench_bus_")
     url = await testing.create_pg_database(name)
     db = Database(url, pool_size=20)
     prefix = testing.unique_name("benchbus")
-    bus = RabbitBus(
-        amqp_url, f"{prefix}.events", prefetch=200, retry=RetryPolicy(), queue_prefix=prefix
-    )
+    bus = RabbitBus(amqp_url, f"{prefix}.events", queue_prefix=prefix)
     committed: dict[str, float] = {}
-    handled: dict[str, float] = {}
-    done = asyncio.Event()
+    consumer: asyncio.subprocess.Process | None = None
     try:
         async with db.engine.begin() as conn:
             await conn.exec_driver_sql("CREATE SCHEMA catalog")
             await conn.exec_driver_sql("CREATE SCHEMA grouping")
             await conn.run_sync(_META.create_all)
             await conn.run_sync(_CONSUMER_META.create_all)
-
-        async def handler(session: Any, payload: Payload, envelope: Envelope) -> None:
-            return None
-
-        def on_handled(envelope: Envelope) -> None:
-            handled[str(envelope.event_id)] = time.perf_counter()
-            if len(handled) >= count:
-                done.set()
-
-        sub = Subscription("benchbus", ["#"], handler, db, CONSUMER, after_commit=[on_handled])
-        await bus.subscribe(sub)
+        consumer = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "splitcart_shared.bench_bus", url, amqp_url, prefix, str(count),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert consumer.stdout is not None
+        await consumer.stdout.readline()  # "ready": queue declared and bound
         relay = OutboxRelay(db, PRODUCER, bus, service="bench", batch=500, idle_seconds=0.01)
-        sub.after_commit.append(lambda _e: None)
         relay.start()
         outbox = Outbox(PRODUCER, producer="bench")
-        start = time.perf_counter()
+        start = time.time()
         for offset in range(0, count, batch):
             n = min(batch, count - offset)
             async with db.transaction() as session:
-                envelopes = await outbox.add_many(
-                    session, [payload_of(offset + i) for i in range(n)]
-                )
-            now = time.perf_counter()
+                envelopes = await outbox.add_many(session, [payload_of(offset + i) for i in range(n)])
+            now = time.time()
             committed.update((str(e.event_id), now) for e in envelopes)
             relay.kick()
-        await asyncio.wait_for(done.wait(), timeout=600)
-        elapsed = max(handled.values()) - start
+        output, _ = await consumer.communicate()
+        handled: dict[str, float] = json.loads(output)
         await relay.stop()
     finally:
+        if consumer is not None and consumer.returncode is None:
+            consumer.kill()
         await bus.close()
         await db.dispose()
         await testing.drop_pg_database(name)
         await _delete(amqp_url, prefix)
+    if len(handled) < count:
+        raise RuntimeError(f"only {len(handled)} of {count} events were handled")
+    elapsed = max(handled.values()) - start
     latencies = np.array([handled[k] - committed[k] for k in committed]) * 1000
     return {
         "events": count,
@@ -153,9 +174,19 @@ async def run_bench(
     return {**small_result, "catalogue": catalogue_result}
 
 
+def _consumer_main() -> None:
+    url, amqp_url, prefix, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    handled = asyncio.run(_consume(url, amqp_url, prefix, count))
+    sys.stdout.write(json.dumps(handled))
+
+
 def bench(
     small: int = typer.Option(20_000, help="small events"),
     catalogues: int = typer.Option(200, help="catalogue-sized store.scraped events"),
 ) -> None:
     """Outbox → RabbitMQ → consumer throughput and latency (Postgres + RabbitMQ)."""
     print(json.dumps(asyncio.run(run_bench(small, catalogues))))
+
+
+if __name__ == "__main__":
+    _consumer_main()

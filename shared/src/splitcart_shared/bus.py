@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import aio_pika
 import aio_pika.abc
 from aio_pika.exceptions import DeliveryError
+from pamqp import commands as spec
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -315,9 +316,12 @@ class RabbitBus:
         queue_prefix: str = "splitcart",
         batch: int = 100,
         workers: int = 2,
+        linger: float = 0.02,
     ) -> None:
         self.url = url
         self.batch = batch
+        self.linger = linger
+        self.confirm_timeout = 30.0
         self.workers = workers
         self._workers: list[asyncio.Task[None]] = []
         self.exchange_name = exchange
@@ -370,26 +374,46 @@ class RabbitBus:
         )
 
     async def publish_raw(self, messages: Sequence[RawEvent]) -> list[Exception | None]:
-        """Publish concurrently (confirms are pipelined); one result per message."""
-        if self._exchange is None:
+        """Publish concurrently (confirms are pipelined); one result per message.
+
+        Goes through the robust channel's current aiormq channel: a third of the CPU of
+        building aio-pika ``Message`` objects, with the same confirms and mandatory flag.
+        """
+        if self._pub_channel is None:
             await self.start()
-        assert self._exchange is not None
-        exchange = self._exchange
+        assert self._pub_channel is not None
+        # Fail fast while the broker is away (the relay keeps the rows and retries) instead
+        # of waiting for a reconnect inside the relay's database transaction.
+        if self._conn is None or self._conn.is_closed or self._pub_channel.is_closed:
+            error = ConnectionError("broker connection is down")
+            return [error for _ in messages]
+        try:
+            channel = await asyncio.wait_for(self._pub_channel.get_underlay_channel(), 5.0)
+        except TimeoutError:
+            error = ConnectionError("broker channel not available")
+            return [error for _ in messages]
         coros = [
-            exchange.publish(
-                aio_pika.Message(
-                    body=m.body,
-                    message_id=m.event_id,
-                    type=m.event_type,
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
+            channel.basic_publish(
+                m.body,
+                exchange=self.exchange_name,
                 routing_key=m.event_type,
                 mandatory=True,
+                properties=spec.Basic.Properties(
+                    message_id=m.event_id,
+                    message_type=m.event_type,
+                    content_type="application/json",
+                    delivery_mode=2,
+                ),
             )
             for m in messages
         ]
-        raw = await asyncio.gather(*coros, return_exceptions=True)
+        try:
+            raw = await asyncio.wait_for(
+                asyncio.gather(*coros, return_exceptions=True), self.confirm_timeout
+            )
+        except TimeoutError:
+            error = ConnectionError(f"no publisher confirm within {self.confirm_timeout}s")
+            return [error for _ in messages]
         return [_publish_error(r) for r in raw]
 
     async def subscribe(self, sub: Subscription) -> None:
@@ -422,12 +446,23 @@ class RabbitBus:
         inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage],
     ) -> None:
         """Take what is waiting (up to ``batch``) and handle it in one transaction."""
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await inbox.get()]
-            if inbox.qsize() < self.batch:
-                await asyncio.sleep(0.003)  # let deliveries accumulate: fewer, larger commits
-            while len(batch) < self.batch and not inbox.empty():
-                batch.append(inbox.get_nowait())
+            # Linger briefly so a burst lands in one commit: a commit costs about the same
+            # for one message as for a hundred.
+            deadline = loop.time() + self.linger
+            while len(batch) < self.batch:
+                if inbox.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(inbox.get(), remaining))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(inbox.get_nowait())
             try:
                 await self._handle_batch(sub, channel, batch)
             except asyncio.CancelledError:
@@ -510,8 +545,10 @@ def _publish_error(result: object) -> Exception | None:
     if isinstance(result, DeliveryError):
         frame = getattr(result, "frame", None)
         if frame is not None and type(frame).__name__ == "Return":
-            return Unroutable(str(result))
+            return Unroutable(f"no queue bound for {getattr(frame, 'routing_key', '?')}")
         return result
+    if isinstance(result, spec.Basic.Nack):
+        return ConnectionError("the broker refused the message (nack)")
     if isinstance(result, BaseException):
         return result if isinstance(result, Exception) else RuntimeError(str(result))
     return None

@@ -12,11 +12,10 @@ from typing import Annotated, Any, BinaryIO
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from splitcart_shared.clock import utc
-from splitcart_shared.errors import NotFound
 from splitcart_shared.events import Company
 from splitcart_shared.runtime import Runtime, runtime_of
 
-from splitcart_archiver import repository
+from splitcart_archiver import service
 from splitcart_archiver.archive_schema import ArchiveFormat, json_schema
 from splitcart_archiver.models import COMPANY_ARCHIVE
 from splitcart_archiver.schemas import Manifest, ManifestEntry
@@ -35,8 +34,7 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("", response_model=Manifest, summary="Every archive file with its sha256")
 async def list_archives(runtime: RuntimeDep, company: Company | None = None) -> Manifest:
-    async with runtime.db.read() as session:
-        rows = await repository.manifest(session, company)
+    rows = await service.manifest(runtime.db, company)
     return Manifest(archives=[ManifestEntry.from_row(r) for r in rows])
 
 
@@ -61,15 +59,9 @@ async def archive_schema(archive_format: ArchiveFormat) -> dict[str, Any]:
 
 
 async def _serve(runtime: Runtime, request: Request, company: str, store_id: str) -> Response:
-    async with runtime.db.read() as session:
-        entry = await repository.manifest_entry(session, company, store_id)
-    if entry is None:
-        raise NotFound("no archive built yet", company=company, store_id=store_id or None)
     settings = runtime.settings
     assert isinstance(settings, ArchiverSettings)
-    path = settings.archive_root / entry["path"]
-    if not path.is_file():
-        raise NotFound("archive file missing", path=entry["path"])
+    path, entry = await service.archive_file(runtime.db, settings, company, store_id)
     return _file_response(request, path, entry)
 
 

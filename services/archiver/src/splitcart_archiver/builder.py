@@ -75,7 +75,8 @@ class CompanyCache:
     ``store.ingested`` marked the members again and they are rebuilt.
     """
 
-    INHERITED_ENTRIES = 4
+    # Builds are ordered by group (``Archiver``), so members sharing points come together.
+    INHERITED_ENTRIES = 2
 
     def __init__(self, company: str, chunk: int = 2_000) -> None:
         self.company = company

@@ -66,7 +66,7 @@ _DOLLARS: dict[int, str] = {}
 # thousand value combinations at one of a few thousand dates.
 _DATES: dict[datetime, bytes] = {}
 _TAILS: dict[tuple[Any, ...], bytes] = {}
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 50_000
 
 
 def dollars(cents: int | None) -> str | None:
@@ -121,18 +121,34 @@ InheritedPoints = Sequence[tuple[datetime, bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Inheritance:
-    """What one product inherits over one period: its dated points, and them joined."""
+    """What one product inherits over one period: its points joined into one JSON
+    fragment (what most members write as is), with each point's date and size to take
+    them apart when they must be merged."""
 
-    points: list[tuple[datetime, bytes]]
+    dates: tuple[datetime, ...]
+    sizes: tuple[int, ...]
     joined: bytes
+
+    @property
+    def first(self) -> datetime:
+        return self.dates[0]
+
+    def points(self) -> list[tuple[datetime, bytes]]:
+        found, offset = [], 0
+        for date, size in zip(self.dates, self.sizes, strict=True):
+            found.append((date, self.joined[offset : offset + size]))
+            offset += size + 1  # the comma
+        return found
 
 
 def inherit(anchor_rows: Sequence[Sequence[Any]], period: Period) -> Inheritance | None:
     """Rule 2 for one product: the anchor's rows in effect during ``period``, encoded."""
-    points = [
-        (date, encode_point(row, date, INFERRED)) for date, row in inherited(anchor_rows, period)
-    ]
-    return Inheritance(points, b",".join(p[1] for p in points)) if points else None
+    found = inherited(anchor_rows, period)
+    if not found:
+        return None
+    encoded = [encode_point(row, date, INFERRED) for date, row in found]
+    sizes = tuple(len(e) for e in encoded)
+    return Inheritance(tuple(date for date, _ in found), sizes, b",".join(encoded))
 
 
 def product_history(
@@ -146,12 +162,12 @@ def product_history(
         only = present[0]
         if not direct:
             return only.joined
-        if only.points[0][0] > max(r[3] for r in direct):
+        if only.first > max(r[3] for r in direct):
             # The usual member: its own scrape before joining, then the anchor's points;
             # nothing to drop (rule 3) and already in date order.
             own = b",".join(encode_point(r, r[2], DIRECT) for r in direct)
             return own + b"," + only.joined
-    points = [i.points if i is not None else () for i in inheritances]
+    points = [i.points() if i is not None else [] for i in inheritances]
     return b",".join(product_points(direct, points))
 
 

@@ -182,6 +182,13 @@ async def members_of_anchor(session: AsyncSession, company: str, anchor_store_id
     return list((await session.execute(query)).scalars())
 
 
+async def group_of_stores(session: AsyncSession, company: str) -> dict[str, str]:
+    """Each grouped store's current group id."""
+    m = sources.memberships
+    query = select(m.c.store_id, m.c.group_id).where(m.c.company == company)
+    return {row.store_id: row.group_id for row in await session.execute(query)}
+
+
 async def members_of_group(session: AsyncSession, group_id: str) -> list[str]:
     m = sources.memberships
     query = select(m.c.store_id).where(m.c.group_id == group_id).order_by(m.c.store_id)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
@@ -92,6 +92,28 @@ async def mark_for_event(session: AsyncSession, payload: Payload) -> list[str]:
     return stale
 
 
+# --- serving -------------------------------------------------------------------------------
+
+
+async def manifest(db: Database, company: str | None = None) -> list[dict[str, Any]]:
+    async with db.read() as session:
+        return await repository.manifest(session, company)
+
+
+async def archive_file(
+    db: Database, settings: ArchiverSettings, company: str, store_id: str
+) -> tuple[Path, dict[str, Any]]:
+    """The file of an archive (COMPANY_ARCHIVE for the company's) and its manifest row."""
+    async with db.read() as session:
+        entry = await repository.manifest_entry(session, company, store_id)
+    if entry is None:
+        raise NotFound("no archive built yet", company=company, store_id=store_id or None)
+    path = Path(settings.archive_root) / entry["path"]
+    if not path.is_file():
+        raise NotFound("archive file missing", path=entry["path"])
+    return path, entry
+
+
 # --- building ------------------------------------------------------------------------------
 
 
@@ -138,7 +160,7 @@ class Archiver:
         targets = await self._targets(company, store)
         if progress is not None:
             progress.total(len(targets))
-        return await self._build_all(targets, progress, skip_missing=False)
+        return await self._build_all(targets, progress, background=False)
 
     async def build_pending(self, limit: int | None = None) -> list[BuiltArchive]:
         """Build one batch of dirty archives whose debounce has passed."""
@@ -151,7 +173,7 @@ class Archiver:
                 limit or s.archive_batch,
             )
         targets = [Target(r["company"], r["store_id"], int(r["marks"])) for r in rows]
-        return await self._build_all(targets, None, skip_missing=True)
+        return await self._build_all(targets, None, background=True)
 
     async def run_worker(self, stopping: asyncio.Event) -> None:
         """The background builder: a batch, then a pause unless the batch was full."""
@@ -179,18 +201,19 @@ class Archiver:
                 ]
             targets: list[Target] = []
             for name in companies:
-                targets.append(Target(name, COMPANY_ARCHIVE))
-                targets.extend(Target(name, s) for s in await repository.store_ids(session, name))
+                marks = {r["store_id"]: r["marks"] for r in await repository.dirty(session, name)}
+                ids = [COMPANY_ARCHIVE, *await repository.store_ids(session, name)]
+                targets.extend(Target(name, i, marks.get(i)) for i in ids)
             return targets
 
     async def _build_all(
-        self, targets: Sequence[Target], progress: Progress | None, *, skip_missing: bool
+        self, targets: Sequence[Target], progress: Progress | None, *, background: bool
     ) -> list[BuiltArchive]:
         built: list[BuiltArchive] = []
         for company, batch in _by_company(targets):
             cache = CompanyCache(company, self.settings.archive_chunk)
-            for target in batch:
-                archive = await self._build_one(target, cache, skip_missing=skip_missing)
+            for target in await self._by_group(company, batch):
+                archive = await self._build_one(target, cache, background=background)
                 if archive is not None:
                     built.append(archive)
                     if progress is not None:
@@ -199,17 +222,30 @@ class Archiver:
             self.kick()
         return built
 
+    async def _by_group(self, company: str, targets: list[Target]) -> list[Target]:
+        """Members of one group one after the other: they share their inherited points."""
+        async with self.db.read() as session:
+            group_of = await repository.group_of_stores(session, company)
+        return sorted(targets, key=lambda t: (group_of.get(t.store_id, t.store_id), t.store_id))
+
     async def _build_one(
-        self, target: Target, cache: CompanyCache, *, skip_missing: bool
+        self, target: Target, cache: CompanyCache, *, background: bool
     ) -> BuiltArchive | None:
+        """On demand, errors reach the caller; in the background a failed archive is logged
+        and stays dirty (retried next batch) without holding up the others."""
         try:
             archive = await self._write(target, cache)
         except NotFound:
-            if not skip_missing:
+            if not background:
                 raise
             # A store or company the catalogue does not know: nothing to archive.
             log.warning("archive.unknown_target", company=target.company, store_id=target.store_id)
             await self._forget(target)
+            return None
+        except Exception:
+            if not background:
+                raise
+            log.exception("archive.failed", company=target.company, store_id=target.store_id)
             return None
         await self._record(target, archive)
         log.info(

@@ -39,6 +39,7 @@ from splitcart_scheduler.models import SCHEMA
 from splitcart_scheduler.settings import SchedulerSettings
 
 BENCH_TOKEN = "bench-token-0123456789abcdef"
+WARM_UP_SECONDS = 2.0
 
 
 def bench(
@@ -69,7 +70,9 @@ async def run(
             await _wait_ready(server.base_url)
             cpu_before = server.cpu_seconds()
             result, client_cpu = await _drive(server.base_url, clients, seconds, processes)
-            server_cpu = server.cpu_seconds() - cpu_before
+            # The warm-up's share is taken off, as for the clients.
+            share = seconds / (seconds + WARM_UP_SECONDS)
+            server_cpu = (server.cpu_seconds() - cpu_before) * share
     finally:
         await drop_pg_database(name)
     # CPU per lease (lease + complete) says what the throughput would be on an idle machine.
@@ -254,12 +257,15 @@ def _drive_share_sync(base_url: str, share: list[int], seconds: float) -> _Tally
 
 
 async def _drive_share(base_url: str, share: list[int], seconds: float) -> _Tally:
-    tally = _Tally()
-    cpu, started = time.process_time(), time.monotonic()
-    stop_at = started + seconds
-    await asyncio.gather(*(_client(base_url, n, tally, stop_at) for n in share))
+    """Warm up (connections opened, statements prepared), then measure for ``seconds``."""
+    warm, tally = _Tally(), _Tally()
+    started = time.monotonic() + WARM_UP_SECONDS
+    phases = [(warm, started), (tally, started + seconds)]
+    cpu = time.process_time()
+    await asyncio.gather(*(_client(base_url, n, phases) for n in share))
     tally.seconds = time.monotonic() - started
-    tally.cpu_seconds = time.process_time() - cpu
+    tally.cpu_seconds = (time.process_time() - cpu) * seconds / (seconds + WARM_UP_SECONDS)
+    tally.holds += warm.holds
     return tally
 
 
@@ -292,12 +298,13 @@ def double_handouts(holds: list[tuple[str, float, float]]) -> int:
     return doubles
 
 
-async def _client(base_url: str, n: int, tally: _Tally, stop_at: float) -> None:
+async def _client(base_url: str, n: int, phases: list[tuple[_Tally, float]]) -> None:
     headers = {"Authorization": f"Bearer {BENCH_TOKEN}"}
     limits = httpx.Limits(max_connections=1)
     async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as client:
-        while time.monotonic() < stop_at:
-            await _round(client, n, tally)
+        for tally, stop_at in phases:
+            while time.monotonic() < stop_at:
+                await _round(client, n, tally)
 
 
 async def _round(client: httpx.AsyncClient, n: int, tally: _Tally) -> None:

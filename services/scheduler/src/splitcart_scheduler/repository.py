@@ -1,8 +1,10 @@
-"""All SQL of the scheduler: stores, their leases and the per-company lease budget.
+"""All SQL of the scheduler: stores, their leases and the per-company lease slots.
 
 Statements are SQLAlchemy Core on typed columns so the same code runs on Postgres and on
 SQLite (where datetimes are stored as text and only typed parameters compare correctly).
-Nothing here commits: the caller's transaction is the unit of work.
+Functions taking a session never commit: the caller's transaction is the unit of work. The
+lease stores at the end are the exception by design: each of their calls is one unit of work
+(on Postgres, plain asyncpg statements for the scrapers' hot path).
 """
 
 from __future__ import annotations

@@ -157,6 +157,11 @@ class Harness:
         return result
 
 
+def moment(value: str) -> datetime:
+    """A time as the API renders it (``…Z``), parsed back."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def record(store_id: str, **extra: Any) -> StoreRecord:
     values: dict[str, Any] = {
         "name": f"Store {store_id}",
