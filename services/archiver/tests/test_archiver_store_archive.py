@@ -12,7 +12,9 @@ from splitcart_archiver import builder, models
 from splitcart_archiver.archive_schema import validator
 from splitcart_archiver.service import Archiver
 from splitcart_ingest import models as catalog
+from splitcart_shared.clock import utc
 from splitcart_shared.db import Database
+from splitcart_shared.errors import DomainError, NotFound
 from sqlalchemy import select
 
 from .conftest import Seed, at, outbox_events, read_json
@@ -120,7 +122,7 @@ async def test_every_direct_history_row_appears_once_with_its_exact_values(
     }
     assert len(archived) == len(rows)
     for row in rows:
-        point = archived[row["sku"], iso(row["valid_from"].replace(tzinfo=at(0).tzinfo))]
+        point = archived[row["sku"], iso(utc(row["valid_from"]))]
         cents = row["price_cents"]
         assert point["price"] == (None if cents is None else f"{cents // 100}.{cents % 100:02d}")
         assert point["source"] == "direct_scrape"
@@ -290,8 +292,6 @@ async def test_a_crash_mid_write_leaves_the_previous_file_intact(
 
 
 async def test_building_an_unknown_store_is_not_found(seed: Seed, archiver: Archiver) -> None:
-    from splitcart_shared.errors import DomainError, NotFound
-
     await seed.company()
     with pytest.raises(NotFound):
         await archiver.build("coles", "nope")

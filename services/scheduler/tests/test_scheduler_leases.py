@@ -41,10 +41,49 @@ async def test_hand_out_order_is_rescrape_new_stale_anchor_then_member_spot_chec
     order = [(x["store"]["store_id"], x["reason"], x["kind"]) for x in leases]
     assert order == [
         ("R", "rescrape_requested", "full"),
-        ("N", "never_scraped", "full"),
+        ("N", "new_store_probe", "spot"),
         ("A", "anchor_refresh", "full"),
         ("M", "member_check", "spot"),
     ]
+
+
+async def test_new_stores_get_a_full_scrape_until_their_company_has_one_then_a_probe(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY) as h:
+        await h.discover("aldi", record("G1"), record("G2"))
+        first = await h.lease_ok()
+        assert (first["reason"], first["kind"]) == ("never_scraped", "full")
+        await h.ingested("aldi", first["store"]["store_id"])
+        second = await h.lease_ok()
+    assert (second["reason"], second["kind"]) == ("new_store_probe", "spot")
+
+
+async def test_a_probed_store_left_alone_gets_a_full_scrape_after_the_grace(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY) as h:
+        await h.discover("aldi", record("G1"), record("G2"))
+        await h.ingested("aldi", "G1")
+        await h.ingested("aldi", "G2", kind="spot")
+        sim_clock.advance(timedelta(hours=1))
+        assert (await h.lease()).status_code == 204  # grouping may still place it
+        sim_clock.advance(timedelta(hours=1, minutes=1))
+        late = await h.lease_ok()
+    assert (late["store"]["store_id"], late["kind"]) == ("G2", "full")
+
+
+async def test_a_probed_store_that_joins_a_group_is_not_fully_scraped(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY) as h:
+        await h.discover("aldi", record("G1"), record("G2"))
+        await h.ingested("aldi", "G1")
+        await h.ingested("aldi", "G2", kind="spot")
+        await h.merged("aldi", "g1", "G1", "G2")
+        sim_clock.advance(timedelta(hours=3))
+        response = await h.lease()
+    assert response.status_code == 204
 
 
 async def test_within_a_tier_the_longest_waiting_store_comes_first(

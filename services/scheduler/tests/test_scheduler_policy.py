@@ -18,6 +18,7 @@ def facts(**values: object) -> StoreFacts:
     base = StoreFacts(
         id=1,
         scrapable=True,
+        company_ready=False,
         closed_at=None,
         role="alone",
         role_changed_at=None,
@@ -40,6 +41,19 @@ def test_a_store_never_scraped_is_due_since_discovery() -> None:
     planned = plan(facts(), POLICY)
     assert planned is not None
     assert (planned.tier, planned.due_at, planned.kind) == (Tier.NEVER_SCRAPED, T0, "full")
+
+
+def test_a_never_scraped_store_of_a_company_with_data_is_probed_with_a_spot_check() -> None:
+    planned = plan(facts(company_ready=True), POLICY)
+    assert planned is not None
+    assert (planned.tier, planned.kind) == (Tier.PROBE, "spot")
+
+
+def test_a_store_alone_with_only_probe_data_is_fully_scraped_after_the_grace() -> None:
+    planned = plan(facts(company_ready=True, last_spot_at=T0), POLICY)
+    assert planned is not None
+    assert (planned.tier, planned.kind) == (Tier.ANCHOR_REFRESH, "full")
+    assert planned.due_at == T0 + POLICY.probe_grace
 
 
 def test_a_requested_rescrape_comes_before_everything() -> None:
@@ -67,9 +81,10 @@ def test_an_anchor_is_due_a_full_scrape_after_anchor_refresh() -> None:
     assert (planned.tier, planned.due_at, planned.kind) == (Tier.ANCHOR_REFRESH, T0 + DAY, "full")
 
 
-def test_an_anchor_holding_only_spot_data_is_due_a_full_scrape_at_once() -> None:
+def test_an_anchor_holding_only_spot_data_is_due_a_full_scrape_after_the_probe_grace() -> None:
     planned = plan(facts(role="anchor", last_spot_at=T0), POLICY)
-    assert planned is not None and planned.due_at == T0
+    assert planned is not None and planned.due_at == T0 + POLICY.probe_grace
+    assert planned.kind == "full"
 
 
 @pytest.mark.parametrize(("confirmations", "days"), [(0, 7), (1, 14), (2, 28), (3, 28), (40, 28)])

@@ -22,8 +22,8 @@ async def test_the_queue_shows_what_comes_next_and_why(
     ]
 
     assert [(i["store_id"], i["reason"], i["kind"]) for i in everything] == [
-        ("COL:1", "never_scraped", "full"),
         ("G1", "never_scraped", "full"),
+        ("COL:1", "new_store_probe", "spot"),
         ("COL:2", "anchor_refresh", "full"),
     ]
     assert [i["store_id"] for i in coles] == ["COL:1"]

@@ -217,7 +217,7 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> dict[str, str]:
-        runtime = runtime_of(request)
+        runtime: Runtime = request.app.state.runtime
         try:
             await asyncio.wait_for(runtime.db.ping(), timeout=3)
         except Exception as exc:

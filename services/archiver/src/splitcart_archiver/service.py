@@ -4,7 +4,8 @@ Consumers only mark archives dirty (``mark_for_event``, inside the delivery's tr
 :class:`Archiver` builds them: ``build_pending`` takes the debounced dirty list in batches,
 ``build`` builds on demand. Each file is written from one read session, then its manifest
 row, the clearing of its dirty mark and its ``archive.built`` event commit together in one
-short write transaction (never nested in the read: SQLite transactions are BEGIN IMMEDIATE).
+short write transaction, opened after the read is closed (never nested: SQLite writers take
+the database's one write lock).
 """
 
 from __future__ import annotations
@@ -276,7 +277,8 @@ class Archiver:
 
 
 async def _snapshot(session: AsyncSession) -> None:
-    """Every query of one file sees the same data (SQLite's BEGIN IMMEDIATE already does)."""
+    """Every query of one file sees the same data (a SQLite read transaction already reads
+    one WAL snapshot)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 

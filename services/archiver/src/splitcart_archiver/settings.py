@@ -8,8 +8,7 @@ from pydantic import Field
 from splitcart_shared.settings import CommonSettings
 
 
-# The kernel ships no py.typed marker yet, so mypy sees CommonSettings as Any.
-class ArchiverSettings(CommonSettings):  # type: ignore[misc, unused-ignore]
+class ArchiverSettings(CommonSettings):
     """Everything the archiver service reads from the environment."""
 
     # Where ``company_data/`` and ``store_data/`` are written (SPLITCART_ARCHIVE_ROOT).

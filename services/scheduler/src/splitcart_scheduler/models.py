@@ -42,13 +42,18 @@ class Tier(IntEnum):
 
     RESCRAPE = 1
     NEVER_SCRAPED = 2
-    ANCHOR_REFRESH = 3
-    MEMBER_CHECK = 4  # handed out as a spot check
+    PROBE = 3  # a never-scraped store of a company that already has data: a spot check first
+    ANCHOR_REFRESH = 4
+    MEMBER_CHECK = 5  # handed out as a spot check
+
+
+SPOT_TIERS: tuple[int, ...] = (int(Tier.PROBE), int(Tier.MEMBER_CHECK))
 
 
 REASONS: dict[int, str] = {
     Tier.RESCRAPE: "rescrape_requested",
     Tier.NEVER_SCRAPED: "never_scraped",
+    Tier.PROBE: "new_store_probe",
     Tier.ANCHOR_REFRESH: "anchor_refresh",
     Tier.MEMBER_CHECK: "member_check",
 }
@@ -68,6 +73,8 @@ stores = Table(
     Column("name", String(200), nullable=False),
     Column("state", String(8)),
     Column("scrapable", Boolean, nullable=False, server_default=text("true")),
+    # Some store of the company has a full scrape: new stores can be probed cheaply first.
+    Column("company_ready", Boolean, nullable=False, server_default=text("false")),
     _at("discovered_at", nullable=False),
     _at("last_seen_at", nullable=False),
     _at("closed_at"),

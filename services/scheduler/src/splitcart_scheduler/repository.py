@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_scheduler.models import REASONS, Tier, lease_slots, stores
+from splitcart_scheduler.models import REASONS, SPOT_TIERS, lease_slots, stores
 
 S = stores.c
 L = lease_slots.c
@@ -46,6 +46,7 @@ FACT_COLUMNS = (
     S.company,
     S.store_id,
     S.scrapable,
+    S.company_ready,
     S.closed_at,
     S.role,
     S.role_changed_at,
@@ -331,7 +332,7 @@ def _handout(filtered: bool) -> Select[Any]:
 
 
 def _lease_values() -> dict[str, Any]:
-    is_spot = S.priority == int(Tier.MEMBER_CHECK)
+    is_spot = S.priority.in_(SPOT_TIERS)
     expires = bindparam("expires", type_=S.lease_expires_at.type)
     return {
         "lease_token": bindparam("token"),
@@ -600,7 +601,7 @@ def _aware(moment: datetime) -> datetime:
 _FACTS_SQL = ", ".join(column.name for column in FACT_COLUMNS)
 _LEASE_SQL = ", ".join(f"s.{column.name}" for column in LEASE_COLUMNS)
 _REASON_SQL = " ".join(f"WHEN {p} THEN '{r}'" for p, r in REASONS.items())
-_SPOT = int(Tier.MEMBER_CHECK)
+_SPOT = ", ".join(str(t) for t in SPOT_TIERS)
 
 # One statement: lock the best candidate store and a free slot of its company, both skipping
 # rows that concurrent claims hold, then occupy the slot and lease the store. A row that a
@@ -634,9 +635,9 @@ WITH pick AS (
     UPDATE scheduling.stores s SET
         lease_token = $2, lease_holder = $3, lease_granted_at = $1, lease_expires_at = $4,
         lease_heartbeat_at = $1,
-        lease_kind = CASE WHEN s.priority = {_SPOT} THEN 'spot' ELSE 'full' END,
+        lease_kind = CASE WHEN s.priority IN ({_SPOT}) THEN 'spot' ELSE 'full' END,
         lease_reason = CASE s.priority {_REASON_SQL} ELSE 'due' END,
-        spot_rotation = s.spot_rotation + CASE WHEN s.priority = {_SPOT} THEN 1 ELSE 0 END,
+        spot_rotation = s.spot_rotation + CASE WHEN s.priority IN ({_SPOT}) THEN 1 ELSE 0 END,
         ready_at = $4
     FROM pick
     WHERE s.id = pick.id AND (pick.old_token IS NOT NULL OR EXISTS (SELECT 1 FROM take))
@@ -815,3 +816,20 @@ async def lease_counts(session: AsyncSession, now: datetime) -> list[tuple[Any, 
         .order_by(L.company)
     )
     return [tuple(row) for row in await session.execute(query)]
+
+
+async def mark_company_ready(
+    session: AsyncSession, company: str, *, only_if_scraped: bool
+) -> list[int]:
+    """Note that ``company`` has a fully scraped store; the ids of stores newly noted.
+
+    ``only_if_scraped``: check that such a store exists (after a sweep added stores)."""
+    query = update(stores).where(S.company == company, S.company_ready.is_(False))
+    if only_if_scraped:
+        other = stores.alias("other")
+        scraped = select(other.c.id).where(
+            other.c.company == company, other.c.last_scraped_at.is_not(None)
+        )
+        query = query.where(scraped.exists())
+    result = await session.execute(query.values(company_ready=True).returning(S.id))
+    return [int(r) for r in result.scalars().all()]

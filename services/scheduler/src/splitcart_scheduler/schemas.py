@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from splitcart_shared.events import Company
 
 Kind = Literal["full", "spot"]
-Reason = Literal["rescrape_requested", "never_scraped", "anchor_refresh", "member_check"]
+Reason = Literal[
+    "rescrape_requested", "never_scraped", "new_store_probe", "anchor_refresh", "member_check"
+]
 
 
 class LeaseRequest(BaseModel):

@@ -32,7 +32,7 @@ from splitcart_shared.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import repository as repo
-from splitcart_scheduler.models import REASONS, Tier
+from splitcart_scheduler.models import REASONS, SPOT_TIERS, Tier
 from splitcart_scheduler.repository import LeaseStore
 from splitcart_scheduler.settings import SchedulerSettings
 
@@ -52,6 +52,8 @@ class Policy:
     lease_max: timedelta
     backoff_base: timedelta
     backoff_cap: timedelta
+    probe_new_stores: bool = True
+    probe_grace: timedelta = timedelta(hours=2)
 
     @classmethod
     def from_settings(cls, settings: SchedulerSettings) -> Policy:
@@ -63,6 +65,8 @@ class Policy:
             lease_max=timedelta(hours=settings.lease_max_hours),
             backoff_base=timedelta(seconds=settings.failure_backoff_base_seconds),
             backoff_cap=timedelta(seconds=settings.failure_backoff_cap_seconds),
+            probe_new_stores=settings.probe_new_stores,
+            probe_grace=timedelta(hours=settings.probe_grace_hours),
         )
 
     def member_interval(self, confirmations: int) -> timedelta:
@@ -88,6 +92,7 @@ class StoreFacts:
 
     id: int
     scrapable: bool
+    company_ready: bool
     closed_at: datetime | None
     role: str
     role_changed_at: datetime | None
@@ -128,7 +133,7 @@ class Plan:
 
     @property
     def kind(self) -> str:
-        return "spot" if self.tier is Tier.MEMBER_CHECK else "full"
+        return "spot" if int(self.tier) in SPOT_TIERS else "full"
 
 
 def _latest(*moments: datetime | None) -> datetime | None:
@@ -145,14 +150,20 @@ def plan(facts: StoreFacts, policy: Policy) -> Plan | None:
         return Plan(Tier.RESCRAPE, requested)
     touched = _latest(facts.last_scraped_at, facts.last_spot_at, facts.last_completed_at)
     if touched is None:
-        return Plan(Tier.NEVER_SCRAPED, facts.discovered_at)
+        # Once the company has a fully scraped store, a new store is first probed with a spot
+        # check: if it prices like an existing group it joins it and never costs a full scrape.
+        probe = policy.probe_new_stores and facts.company_ready
+        return Plan(Tier.PROBE if probe else Tier.NEVER_SCRAPED, facts.discovered_at)
     if facts.role == "member":
         basis = _latest(touched, facts.last_confirmed_at, facts.role_changed_at) or touched
         interval = policy.member_interval(facts.consecutive_confirmations)
         return Plan(Tier.MEMBER_CHECK, basis + interval)
     full = facts.last_full_at
-    # An anchor holding only spot-check data needs a full scrape straight away.
-    return Plan(Tier.ANCHOR_REFRESH, full + policy.anchor_refresh if full else touched)
+    if full is None:
+        # Alone with only probe data: a full scrape, unless grouping places the store in a
+        # group meanwhile (it then becomes a member and is checked, not refreshed).
+        return Plan(Tier.ANCHOR_REFRESH, touched + policy.probe_grace)
+    return Plan(Tier.ANCHOR_REFRESH, full + policy.anchor_refresh)
 
 
 def _satisfied(facts: StoreFacts, requested: datetime) -> bool:
@@ -387,7 +398,7 @@ async def upcoming(session: AsyncSession, company: str | None, limit: int) -> li
             company=r["company"],
             store_id=r["store_id"],
             name=r["name"],
-            kind="spot" if r["priority"] == Tier.MEMBER_CHECK else "full",
+            kind="spot" if r["priority"] in SPOT_TIERS else "full",
             reason=REASONS[int(r["priority"])],
             ready_since=utc(r["ready_at"]),
             attempts=int(r["attempts"]),
@@ -430,6 +441,7 @@ async def apply_discovery(session: AsyncSession, policy: Policy, event: StoresDi
         for r in by_id.values()
     ]
     await repo.upsert_discovered(session, rows)
+    await repo.mark_company_ready(session, event.company, only_if_scraped=True)
     if event.complete:
         await repo.close_unlisted(session, event.company, swept_at)
     await replan(session, policy, await repo.company_ids(session, event.company))
@@ -440,6 +452,9 @@ async def apply_ingested(session: AsyncSession, policy: Policy, event: StoreInge
     values = repo.scraped_values(event.kind, utc(event.scraped_at))
     store_pk = await repo.update_store(session, event.company, event.store_id, values)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
+    if event.kind == "full" and store_pk is not None:
+        ready = await repo.mark_company_ready(session, event.company, only_if_scraped=False)
+        await replan(session, policy, ready)
 
 
 async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRejected) -> None:

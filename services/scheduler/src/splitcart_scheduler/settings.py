@@ -23,6 +23,10 @@ class SchedulerSettings(CommonSettings):
     company_lease_cap_default: int = Field(DEFAULT_COMPANY_CAP, ge=0)
     failure_backoff_base_seconds: float = Field(60.0, ge=0)
     failure_backoff_cap_seconds: float = Field(6 * 3600.0, ge=0)
+    # A never-scraped store of a company that has data gets a spot check first; alone after
+    # it, it gets a full scrape once this grace (for grouping to place it) has passed.
+    probe_new_stores: bool = True
+    probe_grace_hours: float = Field(2.0, ge=0)
     # Connections of the lease hot path on Postgres (asyncpg, apart from the ORM's pool).
     lease_pool_size: int = Field(20, ge=1)
     # How often (wall-clock) expired leases are swept and the due-work gauges refreshed.

@@ -210,11 +210,11 @@ class _Round:
         odd = [m for m in checked if not found[m].matched]
         majority = self.majority_against_anchor(odd, len(checked))
         if majority:
-            self.anchor_is_rogue(group, checked, majority, found[majority[0]])
+            self.anchor_is_rogue(group, checked, majority, found[majority[0]], fresh)
         elif len(checked) == 1 and odd and self.ask_tie_break(group, odd[0]):
             return
         else:
-            self.confirm(group, [m for m in checked if m not in odd], found)
+            self.confirm(group, [m for m in checked if m not in odd], found, fresh)
             for m in odd:
                 self.eject(m, group, "mismatch", found[m])
 
@@ -257,11 +257,21 @@ class _Round:
         self.out.append(RescrapeRequested(asked, "tie_break", group.id))
         return True
 
-    def confirm(self, group: Group, confirmed: list[str], found: Mapping[str, Evidence]) -> None:
+    def confirm(
+        self,
+        group: Group,
+        confirmed: list[str],
+        found: Mapping[str, Evidence],
+        fresh: Mapping[str, ScrapeKind],
+    ) -> None:
         """Record confirmations; the freshest confirmed member with data fresher than the
-        anchor's takes the anchor title."""
+        anchor's takes the anchor title. Only a member fresh from a full scrape can: an
+        anchor's prices stand for the whole group, so a spot check's tenth of the catalogue
+        cannot."""
         anchor_latest = self.cmp.latest(group.anchor)
-        fresher = [m for m in confirmed if self.cmp.latest(m) > anchor_latest]
+        fresher = [
+            m for m in confirmed if self.cmp.latest(m) > anchor_latest and fresh.get(m) == "full"
+        ]
         heir = min(fresher, key=self.freshest_first) if fresher else None
         for m in confirmed:
             self.state.tie_breaks.pop(m, None)
@@ -275,7 +285,12 @@ class _Round:
         self.out.append(AnchorChanged(group.id, old, new, tuple(group.members)))
 
     def anchor_is_rogue(
-        self, group: Group, checked: list[str], majority: list[str], proof: Evidence
+        self,
+        group: Group,
+        checked: list[str],
+        majority: list[str],
+        proof: Evidence,
+        fresh: Mapping[str, ScrapeKind],
     ) -> None:
         """The majority's representative becomes anchor, the old anchor is ejected and
         the other checked members are judged against the new anchor."""
@@ -284,7 +299,7 @@ class _Round:
         self.eject(old, group, "anchor_rogue", proof)
         rest = [m for m in checked if m != group.anchor]
         found = dict(zip(rest, self.cmp.compare_many(group.anchor, rest), strict=True))
-        self.confirm(group, [m for m in rest if found[m].matched], found)
+        self.confirm(group, [m for m in rest if found[m].matched], found, fresh)
         for m in rest:
             if not found[m].matched:
                 self.eject(m, group, "mismatch", found[m])
@@ -355,8 +370,10 @@ class _Round:
         return known
 
     def fold(self, one: Group, other: Group) -> str:
-        """Merge the smaller group into the larger (equal sizes: lower anchor key wins)."""
+        """Merge the smaller group into the larger (equal sizes: lower anchor key wins);
+        returns the anchor that no longer is one."""
         into, gone = sorted((one, other), key=lambda g: (-len(g.stores), g.anchor))
+        kept = into.anchor
         proof = self.cmp.compare(into.anchor, gone.anchor)
         moved = tuple(sorted(gone.stores))
         for store in moved:
@@ -365,7 +382,16 @@ class _Round:
         into.stores.update(moved)
         del self.state.groups[gone.id]
         self.out.append(Merged(into.id, gone.id, into.anchor, moved, proof))
+        if self.holds_far_more(gone.anchor, into.anchor):
+            # The larger group's anchor holds only part of the catalogue (a new store's
+            # probe): the title goes to the anchor whose prices can stand for the group.
+            self.change_anchor(into, gone.anchor)
+            return kept
         return gone.anchor
+
+    def holds_far_more(self, a: str, b: str) -> bool:
+        """``a`` has more than twice ``b``'s current products."""
+        return self.cmp.current_count(a) > 2 * self.cmp.current_count(b)
 
     # -- 3. re-homing -------------------------------------------------------------------
 
