@@ -23,7 +23,7 @@ from splitcart_grouper.engine import (
 )
 from splitcart_grouper.engine.overlap import Comparator
 
-from .engine_support import NOW, PARAMS, add, base_prices, company, fast, variant
+from .engine_support import NOW, PARAMS, add, base_prices, company, fast, tick, variant
 
 BASE = base_prices(400)
 OTHER_ZONE = variant(BASE, 100, offset=100)
@@ -84,6 +84,30 @@ def test_confirmed_member_with_fresher_data_takes_the_anchor_title() -> None:
         ("a", "c", ("a", "b", "d"))
     ]
     assert result.state.group("a").anchor == "c"
+
+
+def test_member_fresh_from_a_spot_check_confirms_but_does_not_take_the_anchor_title() -> None:
+    prices, state = zones()
+    sample = np.arange(0, 400, 3)  # a spot check sees a third of the catalogue
+    prices.upsert_store("c", sample, BASE[sample], np.full(sample.size, tick(0)), replace=False)
+    result = run_round(state, fast(prices, 2), {"c": "spot"})
+    confirmed = kinds(result.decisions, Confirmed)
+    assert [(c.store, c.takes_anchor) for c in confirmed] == [("c", False)]
+    assert kinds(result.decisions, AnchorChanged) == []
+    assert result.state.group("a").anchor == "a"
+
+
+def test_merge_gives_the_title_to_the_anchor_holding_the_whole_catalogue() -> None:
+    probe = np.arange(0, 400, 3)  # two new stores, each seen only through a probe
+    prices = CompanyPrices()
+    for store in ("p1", "p2"):
+        prices.upsert_store(store, probe, BASE[probe], np.full(probe.size, tick(1)))
+    first = full_regroup(["p1", "p2"], fast(prices)).state
+    assert first.partition() == [frozenset({"p1", "p2"})]
+    add(prices, "z", BASE)  # then a full scrape of a store of the same zone
+    result = run_round(first, fast(prices), {"z": "full"})
+    assert result.state.partition() == [frozenset({"p1", "p2", "z"})]
+    assert result.state.group("z").anchor == "z"
 
 
 def test_promotions_below_the_threshold_do_not_split_a_group() -> None:
