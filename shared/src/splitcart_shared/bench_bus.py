@@ -69,7 +69,9 @@ async def _consume(url: str, amqp_url: str, prefix: str, count: int) -> dict[str
     """The consumer side (its own process, like a consuming service): wall-clock time at
     which each event's handler transaction had committed."""
     db = Database(url, pool_size=10)
-    bus = RabbitBus(amqp_url, f"{prefix}.events", prefetch=500, retry=RetryPolicy(), queue_prefix=prefix)
+    bus = RabbitBus(
+        amqp_url, f"{prefix}.events", prefetch=500, retry=RetryPolicy(), queue_prefix=prefix
+    )
     handled: dict[str, float] = {}
     done = asyncio.Event()
 
@@ -81,7 +83,9 @@ async def _consume(url: str, amqp_url: str, prefix: str, count: int) -> dict[str
         if len(handled) >= count:
             done.set()
 
-    await bus.subscribe(Subscription("benchbus", ["#"], handler, db, CONSUMER, after_commit=[on_handled]))
+    await bus.subscribe(
+        Subscription("benchbus", ["#"], handler, db, CONSUMER, after_commit=[on_handled])
+    )
     print("ready", flush=True)
     try:
         await asyncio.wait_for(done.wait(), timeout=900)
@@ -106,7 +110,13 @@ async def _run(amqp_url: str, count: int, payload_of: Any, batch: int) -> dict[s
             await conn.run_sync(_META.create_all)
             await conn.run_sync(_CONSUMER_META.create_all)
         consumer = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "splitcart_shared.bench_bus", url, amqp_url, prefix, str(count),
+            sys.executable,
+            "-m",
+            "splitcart_shared.bench_bus",
+            url,
+            amqp_url,
+            prefix,
+            str(count),
             stdout=asyncio.subprocess.PIPE,
         )
         assert consumer.stdout is not None
@@ -118,7 +128,9 @@ async def _run(amqp_url: str, count: int, payload_of: Any, batch: int) -> dict[s
         for offset in range(0, count, batch):
             n = min(batch, count - offset)
             async with db.transaction() as session:
-                envelopes = await outbox.add_many(session, [payload_of(offset + i) for i in range(n)])
+                envelopes = await outbox.add_many(
+                    session, [payload_of(offset + i) for i in range(n)]
+                )
             now = time.time()
             committed.update((str(e.event_id), now) for e in envelopes)
             relay.kick()
