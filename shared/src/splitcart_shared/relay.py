@@ -39,6 +39,7 @@ class OutboxRelay:
         batch: int = 500,
         idle_seconds: float = 0.2,
         concurrency: int = 4,
+        feeds: frozenset[str] = frozenset(),
     ) -> None:
         self.db = db
         self.tables = tables
@@ -46,6 +47,7 @@ class OutboxRelay:
         self.service = service
         self.batch = batch
         self.idle_seconds = idle_seconds
+        self.feeds = feeds
         self._wake = asyncio.Event()
         # Postgres: several claim-publish loops at once (SKIP LOCKED keeps them apart), so
         # one batch's confirms are awaited while the next is being published. SQLite: one.
@@ -162,7 +164,10 @@ class OutboxRelay:
             unroutable = isinstance(error, Unroutable)
             if unroutable:
                 EVENTS_UNROUTABLE.labels(self.service, row.event_type).inc()
-                log.error("relay.unroutable", service=self.service, event_type=row.event_type)
+                # Feeds for outside subscribers may legitimately have none bound: still
+                # recorded on the row and counted, but not an operator-facing error.
+                level = log.info if row.event_type in self.feeds else log.error
+                level("relay.unroutable", service=self.service, event_type=row.event_type)
             else:
                 first_error = first_error or error
             await session.execute(

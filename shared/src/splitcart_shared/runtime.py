@@ -169,6 +169,7 @@ async def run_service(
             service=definition.name,
             batch=settings.relay_batch,
             idle_seconds=settings.relay_idle_seconds,
+            feeds=settings.feed_events,
         )
     try:
         if definition.setup is not None:

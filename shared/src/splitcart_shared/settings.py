@@ -56,6 +56,8 @@ class CommonSettings(BaseSettings):
 
     # Messaging
     relay_batch: int = 500
+    # Events published for outside subscribers only: no bound queue is not an error.
+    feed_events: frozenset[str] = frozenset({"archive.built"})
     relay_idle_seconds: float = 0.2
     consumer_prefetch: int = 200
     consumer_batch: int = 100
