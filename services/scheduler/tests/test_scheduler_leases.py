@@ -59,6 +59,23 @@ async def test_new_stores_get_a_full_scrape_until_their_company_has_one_then_a_p
     assert (second["reason"], second["kind"]) == ("new_store_probe", "spot")
 
 
+async def test_probing_stops_for_a_company_whose_scraped_stores_stay_alone(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY, probe_trial_stores=2) as h:
+        await h.discover("iga", record("I1"), record("I2"), record("I3"))
+        await h.ingested("iga", "I1")
+        probe = await h.lease_ok()
+        await h.ingested("iga", "I2")  # two scraped, neither a member: stop probing
+        last = await h.lease_ok()
+    assert probe["kind"] == "spot"
+    assert (last["store"]["store_id"], last["reason"], last["kind"]) == (
+        "I3",
+        "never_scraped",
+        "full",
+    )
+
+
 async def test_a_probed_store_left_alone_gets_a_full_scrape_after_the_grace(
     harness_with: Open, sim_clock: SimulatedClock
 ) -> None:

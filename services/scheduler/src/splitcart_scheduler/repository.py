@@ -818,18 +818,25 @@ async def lease_counts(session: AsyncSession, now: datetime) -> list[tuple[Any, 
     return [tuple(row) for row in await session.execute(query)]
 
 
-async def mark_company_ready(
-    session: AsyncSession, company: str, *, only_if_scraped: bool
+async def refresh_probing(
+    session: AsyncSession, company: str, *, trial: int, min_member_share: float
 ) -> list[int]:
-    """Note that ``company`` has a fully scraped store; the ids of stores newly noted.
+    """Decide whether new stores of ``company`` are probed first; ids of stores that changed.
 
-    ``only_if_scraped``: check that such a store exists (after a sweep added stores)."""
-    query = update(stores).where(S.company == company, S.company_ready.is_(False))
-    if only_if_scraped:
-        other = stores.alias("other")
-        scraped = select(other.c.id).where(
-            other.c.company == company, other.c.last_scraped_at.is_not(None)
-        )
-        query = query.where(scraped.exists())
-    result = await session.execute(query.values(company_ready=True).returning(S.id))
+    Probing needs a fully scraped store to compare with. After ``trial`` stores were scraped
+    it goes on only while at least ``min_member_share`` of them ended up members: where
+    stores price independently (IGA), a probe never places a store and is pure cost."""
+    scraped_q = select(func.count()).where(S.company == company, S.last_scraped_at.is_not(None))
+    members_q = select(func.count()).where(
+        S.company == company, S.role == "member", S.last_scraped_at.is_not(None)
+    )
+    scraped = int((await session.execute(scraped_q)).scalar_one())
+    members = int((await session.execute(members_q)).scalar_one())
+    ready = scraped > 0 and (scraped < trial or members >= min_member_share * scraped)
+    result = await session.execute(
+        update(stores)
+        .where(S.company == company, S.company_ready.is_not(ready))
+        .values(company_ready=ready)
+        .returning(S.id)
+    )
     return [int(r) for r in result.scalars().all()]

@@ -54,6 +54,8 @@ class Policy:
     backoff_cap: timedelta
     probe_new_stores: bool = True
     probe_grace: timedelta = timedelta(hours=2)
+    probe_trial: int = 10
+    probe_min_member_share: float = 0.3
 
     @classmethod
     def from_settings(cls, settings: SchedulerSettings) -> Policy:
@@ -67,6 +69,8 @@ class Policy:
             backoff_cap=timedelta(seconds=settings.failure_backoff_cap_seconds),
             probe_new_stores=settings.probe_new_stores,
             probe_grace=timedelta(hours=settings.probe_grace_hours),
+            probe_trial=settings.probe_trial_stores,
+            probe_min_member_share=settings.probe_min_member_share,
         )
 
     def member_interval(self, confirmations: int) -> timedelta:
@@ -441,7 +445,7 @@ async def apply_discovery(session: AsyncSession, policy: Policy, event: StoresDi
         for r in by_id.values()
     ]
     await repo.upsert_discovered(session, rows)
-    await repo.mark_company_ready(session, event.company, only_if_scraped=True)
+    await _refresh_probing(session, policy, event.company)
     if event.complete:
         await repo.close_unlisted(session, event.company, swept_at)
     await replan(session, policy, await repo.company_ids(session, event.company))
@@ -453,8 +457,7 @@ async def apply_ingested(session: AsyncSession, policy: Policy, event: StoreInge
     store_pk = await repo.update_store(session, event.company, event.store_id, values)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
     if event.kind == "full" and store_pk is not None:
-        ready = await repo.mark_company_ready(session, event.company, only_if_scraped=False)
-        await replan(session, policy, ready)
+        await _refresh_probing(session, policy, event.company)
 
 
 async def apply_rejected(session: AsyncSession, policy: Policy, event: ScrapeRejected) -> None:
@@ -504,6 +507,7 @@ async def apply_merged(
         guard,
     )
     await replan(session, policy, ids + ([anchor] if anchor is not None else []))
+    await _refresh_probing(session, policy, event.company)
 
 
 async def apply_ejected(
@@ -560,6 +564,13 @@ async def apply_member_confirmed(
     newer = repo.confirmation_is_newer(at)
     store_pk = await repo.update_store(session, event.company, event.store_id, values, newer)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
+
+
+async def _refresh_probing(session: AsyncSession, policy: Policy, company: str) -> None:
+    changed = await repo.refresh_probing(
+        session, company, trial=policy.probe_trial, min_member_share=policy.probe_min_member_share
+    )
+    await replan(session, policy, changed)
 
 
 async def _replan_known(

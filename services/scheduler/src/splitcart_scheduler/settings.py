@@ -27,6 +27,9 @@ class SchedulerSettings(CommonSettings):
     # it, it gets a full scrape once this grace (for grouping to place it) has passed.
     probe_new_stores: bool = True
     probe_grace_hours: float = Field(2.0, ge=0)
+    # Probing goes on after this many scraped stores only if this share became members.
+    probe_trial_stores: int = Field(10, ge=1)
+    probe_min_member_share: float = Field(0.3, ge=0, le=1)
     # Connections of the lease hot path on Postgres (asyncpg, apart from the ORM's pool).
     lease_pool_size: int = Field(20, ge=1)
     # How often (wall-clock) expired leases are swept and the due-work gauges refreshed.
