@@ -67,6 +67,7 @@ class DayRecord:
     full_scrapes: dict[str, int]
     spot_scrapes: dict[str, int]
     price_accuracy: dict[str, float | None]
+    price_pairs: dict[str, tuple[int, int]]
     coverage: dict[str, float | None]
     groups: dict[str, int]
     false_merges: int
@@ -81,6 +82,7 @@ class Evaluation:
     """What one day's comparison with the truth found."""
 
     accuracy: dict[str, float | None]
+    pairs: dict[str, tuple[int, int]]
     coverage: dict[str, float | None]
     groups: dict[str, int]
     false_merges: int
@@ -367,6 +369,7 @@ class Simulation:
     async def evaluate(self, day: int) -> Evaluation:
         stores = await self.truth_stores(day)
         accuracy: dict[str, float | None] = {}
+        pairs: dict[str, tuple[int, int]] = {}
         coverage: dict[str, float | None] = {}
         for chain, chain_stores in stores.items():
             sample = self.sampled(chain_stores)
@@ -376,9 +379,10 @@ class Simulation:
             correct = sum(r[0] for r in results)
             compared = sum(r[1] for r in results)
             accuracy[chain] = correct / compared if compared else None
+            pairs[chain] = (correct, compared)
             coverage[chain] = sum(r[2] for r in results) / len(results) if results else None
         groups, false_merges, missed, pending, settled = await self.group_quality(stores, day)
-        return Evaluation(accuracy, coverage, groups, false_merges, missed, pending, settled)
+        return Evaluation(accuracy, pairs, coverage, groups, false_merges, missed, pending, settled)
 
     async def group_quality(
         self, stores: dict[str, list[dict[str, Any]]], day: int
@@ -494,6 +498,7 @@ class Simulation:
                 for c in CHAINS
             },
             price_accuracy=evaluation.accuracy,
+            price_pairs=evaluation.pairs,
             coverage=evaluation.coverage,
             groups=evaluation.groups,
             false_merges=evaluation.false_merges,
@@ -568,8 +573,10 @@ def build_report(
     brute = _sum(days, "brute_force_requests")
     steady = days[1:] or days  # accuracy "after the first full cycle"
     by_chain_accuracy = {c: _mean([d.price_accuracy.get(c) for d in steady]) for c in CHAINS}
-    # The mean of the chains' accuracies: every chain weighs the same, whatever its size.
-    overall_accuracy = _mean(list(by_chain_accuracy.values()))
+    # The share of all compared (store, product) pairs, pooled over chains and days.
+    correct = sum(d.price_pairs.get(c, (0, 0))[0] for d in steady for c in CHAINS)
+    compared = sum(d.price_pairs.get(c, (0, 0))[1] for d in steady for c in CHAINS)
+    overall_accuracy = correct / compared if compared else None
     ejection = [rogue_ejected[s] for s in rogue_ejected]
     return {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
