@@ -110,6 +110,24 @@ def test_merge_gives_the_title_to_the_anchor_holding_the_whole_catalogue() -> No
     assert result.state.group("z").anchor == "z"
 
 
+def test_spot_check_sharing_too_few_products_neither_confirms_nor_ejects() -> None:
+    prices, state = zones()
+    few = np.arange(0, PARAMS.min_shared - 1)  # fewer than min_shared, all equal
+    prices.upsert_store("c", few, BASE[few], np.full(few.size, tick(0)), replace=True)
+    result = run_round(state, fast(prices, 2), {"c": "spot"})
+    assert kinds(result.decisions, Confirmed) == []
+    assert kinds(result.decisions, Ejected) == []
+    assert result.state.group("c").id == state.group("a").id
+
+
+def test_spot_check_with_too_many_mismatches_ejects_even_when_small() -> None:
+    prices, state = zones()
+    few = np.arange(0, PARAMS.min_shared - 1)
+    prices.upsert_store("c", few, BASE[few] + 10, np.full(few.size, tick(0)), replace=True)
+    result = run_round(state, fast(prices, 2), {"c": "spot", "b": "full", "d": "full"})
+    assert [e.store for e in kinds(result.decisions, Ejected)] == ["c"]
+
+
 def test_promotions_below_the_threshold_do_not_split_a_group() -> None:
     prices, state = zones()
     promoted = variant(BASE, 4, offset=20, bump=-100)  # 1 % of the range on special

@@ -207,6 +207,11 @@ class _Round:
             self.skipped.add(group.id)
             return
         found = dict(zip(checked, self.cmp.compare_many(group.anchor, checked), strict=True))
+        # A spot check that shared too few products with the anchor proves nothing either
+        # way: the member is left as it is, and its next check adds to the evidence.
+        checked = [m for m in checked if not self.inconclusive(found[m])]
+        if not checked:
+            return
         odd = [m for m in checked if not found[m].matched]
         majority = self.majority_against_anchor(odd, len(checked))
         if majority:
@@ -217,6 +222,9 @@ class _Round:
             self.confirm(group, [m for m in checked if m not in odd], found, fresh)
             for m in odd:
                 self.eject(m, group, "mismatch", found[m])
+
+    def inconclusive(self, proof: Evidence) -> bool:
+        return self.cmp.params.inconclusive(proof.compared, proof.mismatches, proof.matched)
 
     def to_check(self, group: Group, fresh: Collection[str]) -> list[str]:
         """Fresh members with current prices, plus members awaiting a tie-breaker whose

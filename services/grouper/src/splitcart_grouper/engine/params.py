@@ -79,6 +79,12 @@ class GroupingParams:
             return False
         return mismatches <= self.allowed_mismatches(shared)
 
+    def inconclusive(self, shared: int, mismatches: int, matched: bool) -> bool:
+        """Too little evidence to decide, and none of it against: the comparison failed only
+        on the size rules (``min_shared``, range overlap) with mismatches still within the
+        allowed number. A health check on such evidence neither confirms nor ejects."""
+        return not matched and mismatches <= self.allowed_mismatches(shared)
+
     def allowed_mismatches_many(self, shared: IntArray) -> IntArray:
         n, d = self._threshold
         return (shared * (d - n)) // d
