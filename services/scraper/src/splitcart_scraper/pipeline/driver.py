@@ -316,6 +316,10 @@ class Simulation:
         catalogue, locator = await self.requests_by_chain()
         self.snapshot["requests"] = catalogue
         self.snapshot["locator_requests"] = locator
+        manifest = await self.service("archiver", "/v1/archives")
+        self.snapshot["archives"] = len(manifest.get("archives", []))
+        stats = await self.scrape_stats()
+        self.snapshot["errors"] = stats.get("failed", 0)
         self.on_update(self.snapshot)
 
     # --- evaluation ------------------------------------------------------------------
