@@ -7,7 +7,6 @@ check interval follows it, so weeks of operation run in minutes.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -77,11 +76,6 @@ def use_clock(target: Clock) -> None:
 def utc(moment: datetime) -> datetime:
     """Normalise a datetime to aware UTC (SQLite hands back naive datetimes)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-async def sleep_real(seconds: float) -> None:
-    """Wall-clock sleep for pacing I/O (never used to wait on simulated time)."""
-    await asyncio.sleep(seconds)
 
 
 class FollowingClock:

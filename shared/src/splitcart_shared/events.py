@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
 import zstandard
@@ -305,6 +305,3 @@ class Envelope(BaseModel):
     @classmethod
     def from_bytes(cls, body: bytes) -> Envelope:
         return cls.model_validate(orjson.loads(body))
-
-
-EventPayload = Annotated[Payload, Field(description="one of PAYLOAD_TYPES")]

@@ -22,9 +22,6 @@ OUTBOX_PENDING = Gauge("splitcart_outbox_pending", "Unpublished outbox rows", ["
 HANDLER_SECONDS = Histogram(
     "splitcart_handler_seconds", "Consumer handler duration", ["consumer", "event_type"]
 )
-HTTP_REQUESTS = Counter(
-    "splitcart_http_requests_total", "HTTP requests served", ["service", "method", "status"]
-)
 
 
 def render_latest() -> tuple[bytes, str]:

@@ -8,7 +8,6 @@ own transaction, makes redelivery a no-op.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -122,7 +121,3 @@ class Outbox:
             "created_at": clock.now(),
             "status": "pending",
         }
-
-
-def new_event_id() -> uuid.UUID:
-    return uuid.uuid4()

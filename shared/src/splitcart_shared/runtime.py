@@ -28,7 +28,7 @@ from splitcart_shared.clock import FollowingClock, clock, use_clock
 from splitcart_shared.db import Database
 from splitcart_shared.errors import Unavailable, install_error_handlers
 from splitcart_shared.events import Payload
-from splitcart_shared.logging import configure_logging, get_logger
+from splitcart_shared.logging import get_logger
 from splitcart_shared.metrics import render_latest
 from splitcart_shared.outbox import MessagingTables, Outbox
 from splitcart_shared.relay import OutboxRelay
@@ -271,7 +271,3 @@ def discover_services() -> dict[str, ServiceDefinition]:
     order = ["scheduler", "scraper", "ingest", "grouper", "archiver"]
     found = {ep.name: ep.load() for ep in entry_points(group="splitcart.services")}
     return {name: found[name] for name in sorted(found, key=lambda n: [*order, n].index(n))}
-
-
-def configure_from(settings: CommonSettings) -> None:
-    configure_logging(settings.log_level, settings.log_json)
