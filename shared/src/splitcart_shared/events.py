@@ -52,6 +52,9 @@ class NormalisedProduct(BaseModel):
         return value
 
 
+PRODUCT_FIELDS: tuple[str, ...] = tuple(NormalisedProduct.model_fields)
+"""The normalised product's fields, in order (adapters' dicts, ingest's staging columns)."""
+
 _ZSTD_LEVEL = 3
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from splitcart_shared.events import PRODUCT_FIELDS
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -49,23 +50,7 @@ from splitcart_ingest.models import (
     stores,
 )
 
-STAGE_COLUMNS = (
-    "sku",
-    "name",
-    "brand",
-    "size",
-    "barcode",
-    "category_path",
-    "price_cents",
-    "was_price_cents",
-    "unit_price_cents",
-    "unit_measure",
-    "on_special",
-    "available",
-    "url",
-    "image_url",
-    "match_key",
-)
+STAGE_COLUMNS = (*PRODUCT_FIELDS, "match_key")
 PRICE_FIELDS = (
     "price_cents",
     "was_price_cents",

@@ -20,6 +20,9 @@ import httpx
 import structlog
 from splitcart_shared.clock import clock
 from splitcart_shared.events import (
+    PRODUCT_FIELDS as PRODUCT_FIELDS,  # re-exported: the fields, in order, every parser emits
+)
+from splitcart_shared.events import (
     Company,
     CompressedProducts,
     ScrapeKind,
@@ -42,22 +45,6 @@ log = structlog.get_logger()
 Product = dict[str, Any]
 """A normalised product as a plain dict with exactly the fields of NormalisedProduct."""
 
-PRODUCT_FIELDS: tuple[str, ...] = (
-    "sku",
-    "name",
-    "brand",
-    "size",
-    "barcode",
-    "category_path",
-    "price_cents",
-    "was_price_cents",
-    "unit_price_cents",
-    "unit_measure",
-    "on_special",
-    "available",
-    "url",
-    "image_url",
-)
 
 # A full scrape that collected fewer rows than this share of the retailer's own totals is
 # reported truncated (complete=False); ingest then refuses to delist from it.
