@@ -21,7 +21,9 @@ from splitcart_shared.bus import (
     RabbitBus,
     RetryPolicy,
     Subscription,
+    _AckWindow,
     decode,
+    handle_batch,
     handle_once,
 )
 from splitcart_shared.db import Database
@@ -151,6 +153,47 @@ async def test_redelivered_event_changes_nothing(stack: Stack) -> None:
     assert await handle_once(sub, envelope, payload) is True
     assert await handle_once(sub, envelope, payload) is False
     assert await effects(stack.db) == [str(envelope.event_id)]
+
+
+async def test_a_batch_handles_each_new_event_once_and_skips_handled_ones(stack: Stack) -> None:
+    sub = subscription(stack)
+    seen = Envelope.wrap(event("seen"), producer="ingest")
+    fresh = [Envelope.wrap(event(f"G{i}"), producer="ingest") for i in range(3)]
+    assert await handle_once(sub, seen, seen.typed()) is True
+    await handle_batch(sub, [(e, e.typed()) for e in [seen, *fresh, fresh[0]]])
+    assert sorted(await effects(stack.db)) == sorted(str(e.event_id) for e in [seen, *fresh])
+
+
+async def test_a_burst_of_events_is_delivered_once_each_and_fully_acked(stack: Stack) -> None:
+    await stack.bus.subscribe(subscription(stack))
+    async with stack.db.transaction() as session:
+        sent = await stack.outbox.add_many(session, [event(f"G{i}") for i in range(300)])
+    stack.relay.start()
+    await testing.wait_for(lambda: _count_is(stack.db, 300), timeout=30)
+    await testing.wait_for(lambda: _relay_idle(stack))
+    assert sorted(await effects(stack.db)) == sorted(str(e.event_id) for e in sent)
+    if stack.amqp_url is not None:
+        await stack.bus.close()  # anything left unacked goes back to the queue
+        assert await _ready_messages(stack.amqp_url, f"{stack.prefix}.bustest") == 0
+
+
+async def _ready_messages(amqp_url: str, name: str) -> int:
+    conn = await aio_pika.connect(amqp_url)
+    async with conn:
+        channel = await conn.channel()
+        queue = await channel.declare_queue(name, durable=True, passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+
+def test_acks_never_reach_past_an_unsettled_delivery_nor_name_a_rejected_one() -> None:
+    window = _AckWindow()
+    for tag in (1, 2, 3, 4, 5, 6):
+        window.delivered(tag)
+    assert window.settle([3, 4]) is None  # 1 and 2 are still being handled
+    assert window.settle([1]) == 1
+    assert window.settle([2], ack=False) == 4  # 2 went back to the queue; ack 3-4
+    assert window.settle([6], ack=False) is None
+    assert window.settle([5]) == 5
 
 
 async def test_poison_message_is_dead_lettered_and_next_good_message_is_handled(

@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import heapq
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aio_pika
 import aio_pika.abc
+import aiormq
+import aiormq.abc
 from aio_pika.exceptions import DeliveryError
 from pamqp import commands as spec
-from sqlalchemy import insert
+from sqlalchemy import DateTime, String, Table, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
@@ -129,8 +136,9 @@ async def handle_batch(sub: Subscription, items: Sequence[tuple[Envelope, Payloa
             if str(envelope.event_id) in fresh:
                 fresh.discard(str(envelope.event_id))
                 await sub.handler(session, payload, envelope)
+    for event_type, n in Counter(e.event_type for e, _ in items).items():
+        EVENTS_HANDLED.labels(sub.consumer, event_type, "ok").inc(n)
     for envelope, _ in items:
-        EVENTS_HANDLED.labels(sub.consumer, envelope.event_type, "ok").inc()
         for hook in sub.after_commit:
             hook(envelope)
 
@@ -139,6 +147,17 @@ async def _insert_inbox(
     session: AsyncSession, sub: Subscription, envelopes: Sequence[Envelope]
 ) -> set[str]:
     """Insert inbox rows, skipping ones already there; the event ids that were new."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    if dialect == "postgresql":
+        # One prepared statement whatever the batch size: the ids travel as arrays.
+        params = {
+            "consumer": sub.consumer,
+            "event_ids": [str(e.event_id) for e in envelopes],
+            "event_types": [e.event_type for e in envelopes],
+            "processed_at": clock.now(),
+        }
+        result = await session.execute(_pg_inbox_insert(sub.tables.inbox), params)
+        return set(result.scalars().all())
     rows = [
         {
             "consumer": sub.consumer,
@@ -148,15 +167,37 @@ async def _insert_inbox(
         }
         for e in envelopes
     ]
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
     stmt = (
-        insert_fn(sub.tables.inbox)
+        sqlite_insert(sub.tables.inbox)
         .values(rows)
         .on_conflict_do_nothing()
         .returning(sub.tables.inbox.c.event_id)
     )
     return set((await session.execute(stmt)).scalars().all())
+
+
+@functools.cache
+def _pg_inbox_insert(inbox: Table) -> ReturningInsert[Any]:
+    rows = (
+        func.unnest(
+            bindparam("event_ids", type_=ARRAY(String)),
+            bindparam("event_types", type_=ARRAY(String)),
+        )
+        .table_valued("event_id", "event_type")
+        .render_derived()
+    )
+    source = select(
+        bindparam("consumer", type_=String),
+        rows.c.event_id,
+        rows.c.event_type,
+        bindparam("processed_at", type_=DateTime(timezone=True)),
+    )
+    return (
+        pg_insert(inbox)
+        .from_select(["consumer", "event_id", "event_type", "processed_at"], source)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -388,13 +429,17 @@ class RabbitBus:
             error = ConnectionError("broker connection is down")
             return [error for _ in messages]
         try:
-            channel = await asyncio.wait_for(self._pub_channel.get_underlay_channel(), 5.0)
+            underlay = await asyncio.wait_for(self._pub_channel.get_underlay_channel(), 5.0)
         except TimeoutError:
             error = ConnectionError("broker channel not available")
             return [error for _ in messages]
+        # The concrete channel: ``wait=False`` skips a drain future per message (the
+        # confirm is still awaited).
+        channel = cast(aiormq.Channel, underlay)
         coros = [
             channel.basic_publish(
                 m.body,
+                wait=False,
                 exchange=self.exchange_name,
                 routing_key=m.event_type,
                 mandatory=True,
@@ -424,121 +469,187 @@ class RabbitBus:
         channel = await self._conn.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await declare_topology(channel, self.exchange_name, self.dead_exchange)
-        queue = await declare_consumer_queue(
+        await declare_consumer_queue(
             channel, exchange, self.dead_exchange, sub.queue_name, sub.routing_keys
         )
-
-        inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
-
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            inbox.put_nowait(message)
-
-        await queue.consume(on_message)
+        consumer = _QueueConsumer(self, sub, channel)
+        await consumer.start()
         self._consumer_channels.append(channel)
         for i in range(self.workers):
-            task = asyncio.create_task(self._work(sub, channel, inbox), name=f"{sub.consumer}-{i}")
+            task = asyncio.create_task(consumer.work(), name=f"{sub.consumer}-{i}")
             self._workers.append(task)
 
-    async def _work(
-        self,
-        sub: Subscription,
-        channel: aio_pika.abc.AbstractChannel,
-        inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage],
+
+class _AckWindow:
+    """Which deliveries of one channel may be acked with ``multiple=True``.
+
+    Workers finish batches out of order; acking "everything up to tag N" is safe only once
+    every delivery up to N was settled (handled, dead-lettered, or rejected back to the
+    queue), else a crash would lose the unfinished ones. N itself must be one still to ack:
+    acking a tag already rejected closes the channel.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[int] = []  # a heap of delivered, unsettled tags
+        self._settled: dict[int, bool] = {}  # tag -> to be acked (False: rejected)
+
+    def delivered(self, tag: int) -> None:
+        heapq.heappush(self._pending, tag)
+
+    def settle(self, tags: Iterable[int], *, ack: bool = True) -> int | None:
+        """Mark ``tags`` settled; the tag to ack with ``multiple=True`` now, if any."""
+        self._settled.update((tag, ack) for tag in tags)
+        upto = None
+        while self._pending and self._pending[0] in self._settled:
+            tag = heapq.heappop(self._pending)
+            if self._settled.pop(tag):
+                upto = tag
+        return upto
+
+
+class _QueueConsumer:
+    """One subscription's consumer: deliveries are taken in batches, each handled in one
+    transaction, and acked together with one ``multiple=True`` ack after the commit.
+
+    It consumes on the robust channel's current AMQP channel (no per-message aio-pika
+    objects) and consumes again whenever that channel is reopened after a reconnect.
+    """
+
+    def __init__(
+        self, bus: RabbitBus, sub: Subscription, channel: aio_pika.abc.AbstractRobustChannel
     ) -> None:
+        self.bus = bus
+        self.sub = sub
+        self.channel = channel
+        self.inbox: asyncio.Queue[aiormq.abc.DeliveredMessage] = asyncio.Queue()
+        self.underlay: aiormq.abc.AbstractChannel | None = None
+        self.window = _AckWindow()
+        self._ack_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self._consume()
+        self.channel.reopen_callbacks.add(self._consume)
+
+    async def _consume(self, _: aio_pika.abc.AbstractRobustChannel | None = None) -> None:
+        underlay = await self.channel.get_underlay_channel()
+        # Tags restart on a new channel; deliveries still held from the old one are never
+        # acked (the broker redelivers them and the inbox makes that a no-op).
+        self.underlay, self.window = underlay, _AckWindow()
+        try:
+            await underlay.basic_consume(self.sub.queue_name, self._on_delivery)
+        except Exception as exc:
+            log.error("consumer.consume_failed", consumer=self.sub.consumer, error=str(exc))
+            raise
+
+    async def _on_delivery(self, message: aiormq.abc.DeliveredMessage) -> None:
+        if message.channel is self.underlay and message.delivery_tag is not None:
+            self.window.delivered(message.delivery_tag)
+        self.inbox.put_nowait(message)
+
+    async def work(self) -> None:
         """Take what is waiting (up to ``batch``) and handle it in one transaction."""
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await inbox.get()]
-            # Linger briefly so a burst lands in one commit: a commit costs about the same
-            # for one message as for a hundred.
-            deadline = loop.time() + self.linger
-            while len(batch) < self.batch:
-                if inbox.empty():
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        batch.append(await asyncio.wait_for(inbox.get(), remaining))
-                    except TimeoutError:
-                        break
-                else:
-                    batch.append(inbox.get_nowait())
+            batch = await self._next_batch()
             try:
-                await self._handle_batch(sub, channel, batch)
+                await self._handle(batch)
+                await self._settle(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # never let one bad batch stop the consumer
-                log.error("consumer.batch_failed", consumer=sub.consumer, error=str(exc))
+                log.error("consumer.batch_failed", consumer=self.sub.consumer, error=str(exc))
+                with contextlib.suppress(Exception):
+                    await self._settle(batch, ack=False)
 
-    async def _handle_batch(
-        self,
-        sub: Subscription,
-        channel: aio_pika.abc.AbstractChannel,
-        batch: list[aio_pika.abc.AbstractIncomingMessage],
-    ) -> None:
-        good: list[tuple[aio_pika.abc.AbstractIncomingMessage, Envelope, Payload]] = []
+    async def _next_batch(self) -> list[aiormq.abc.DeliveredMessage]:
+        loop = asyncio.get_running_loop()
+        batch = [await self.inbox.get()]
+        # Linger briefly so a burst lands in one commit: a commit costs about the same for
+        # one message as for a hundred.
+        deadline = loop.time() + self.bus.linger
+        while len(batch) < self.bus.batch:
+            if not self.inbox.empty():
+                batch.append(self.inbox.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.inbox.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _handle(self, batch: list[aiormq.abc.DeliveredMessage]) -> None:
+        good: list[tuple[aiormq.abc.DeliveredMessage, Envelope, Payload]] = []
         for message in batch:
             try:
                 good.append((message, *decode(message.body)))
             except PoisonMessage as exc:
-                await self._dead_letter(sub, channel, message, f"poison: {exc}", 1)
-                await message.ack()
+                await self._dead_letter(message, f"poison: {exc}", 1)
         if len(good) > 1:
             try:
-                await handle_batch(sub, [(e, p) for _, e, p in good])
+                await handle_batch(self.sub, [(e, p) for _, e, p in good])
             except Exception as exc:
-                log.warning("consumer.batch_retry_singly", consumer=sub.consumer, error=str(exc))
+                log.warning(
+                    "consumer.batch_retry_singly", consumer=self.sub.consumer, error=str(exc)
+                )
             else:
-                for message, _, _ in good:
-                    await message.ack()
                 return
+        retry = self.bus.retry
         for message, _, _ in good:
-            await self._handle_single(sub, channel, message)
+            ok, error, attempts = await handle_with_retries(
+                self.sub,
+                message.body,
+                max_attempts=retry.max_attempts,
+                base=retry.base,
+                cap=retry.cap,
+            )
+            if not ok:
+                await self._dead_letter(message, error or "unknown", attempts)
 
-    async def _handle_single(
-        self,
-        sub: Subscription,
-        channel: aio_pika.abc.AbstractChannel,
-        message: aio_pika.abc.AbstractIncomingMessage,
-    ) -> None:
-        r = self.retry
-        ok, error, attempts = await handle_with_retries(
-            sub, message.body, max_attempts=r.max_attempts, base=r.base, cap=r.cap
-        )
-        if not ok:
-            await self._dead_letter(sub, channel, message, error or "unknown", attempts)
-        await message.ack()
+    async def _settle(self, batch: list[aiormq.abc.DeliveredMessage], *, ack: bool = True) -> None:
+        """Ack after the commit (one ``multiple=True`` ack for everything settled so far), or
+        reject back to the queue (``ack=False``) so that the broker delivers them again."""
+        # Under the lock the acked tag only grows: an older "up to" ack sent after a newer
+        # one would name an already acked tag, which closes the channel.
+        async with self._ack_lock:
+            underlay = self.underlay
+            tags = [t for m in batch if m.channel is underlay and (t := m.delivery_tag) is not None]
+            if underlay is None or underlay.is_closed:
+                return
+            if not ack:
+                for tag in tags:
+                    await underlay.basic_nack(tag, requeue=True)
+            upto = self.window.settle(tags, ack=ack)
+            if upto is not None:
+                await underlay.basic_ack(upto, multiple=True)
 
     async def _dead_letter(
-        self,
-        sub: Subscription,
-        channel: aio_pika.abc.AbstractChannel,
-        message: aio_pika.abc.AbstractIncomingMessage,
-        error: str,
-        attempts: int,
+        self, message: aiormq.abc.DeliveredMessage, error: str, attempts: int
     ) -> None:
-        dlx = await channel.get_exchange(self.dead_exchange)
-        headers: dict[str, Any] = dict(message.headers or {})
+        properties = message.header.properties
+        headers: dict[str, Any] = dict(properties.headers or {})
         headers.update(
             {
                 "x-error": error[:4000],
                 "x-attempts": attempts,
-                "x-consumer": sub.consumer,
+                "x-consumer": self.sub.consumer,
                 "x-original-routing-key": message.routing_key or "",
             }
         )
+        dlx = await self.channel.get_exchange(self.bus.dead_exchange)
         await dlx.publish(
             aio_pika.Message(
                 body=message.body,
                 headers=headers,
-                message_id=message.message_id,
-                type=message.type,
+                message_id=properties.message_id,
+                type=properties.message_type,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
-            routing_key=sub.queue_name,
+            routing_key=self.sub.queue_name,
         )
-        EVENTS_DEAD_LETTERED.labels(sub.consumer, message.type or "unknown").inc()
-        log.error("consumer.dead_lettered", consumer=sub.consumer, error=error)
+        EVENTS_DEAD_LETTERED.labels(self.sub.consumer, properties.message_type or "unknown").inc()
+        log.error("consumer.dead_lettered", consumer=self.sub.consumer, error=error)
 
 
 def _publish_error(result: object) -> Exception | None:

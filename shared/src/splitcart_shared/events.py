@@ -307,4 +307,4 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, body: bytes) -> Envelope:
-        return cls.model_validate(orjson.loads(body))
+        return cls.model_validate_json(body)

@@ -2,21 +2,27 @@
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on Postgres, so several relays (one per
 replica) can drain one outbox without publishing a row twice; SQLite serialises claims with
-its write lock. A row is marked ``sent`` only after the broker confirmed it; a failed
-publish leaves it pending for the next pass (at-least-once; consumers are idempotent). An
-unroutable event is an error: the row is marked ``unroutable`` with the reason, logged and
-counted, never silently dropped.
+its write lock. A row counts as ``sent`` only once the broker confirmed it: on Postgres the
+claim marks the rows sent inside a transaction that stays open while they are published,
+and rows whose publish failed are set back before it commits (a crash rolls the whole
+claim back); a failed publish leaves the row pending for the next pass (at-least-once;
+consumers are idempotent). An unroutable event is an error: the row is marked
+``unroutable`` with the reason, logged and counted, never silently dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import DateTime, Select, bindparam, func, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from splitcart_shared.bus import Bus, RawEvent, Unroutable, backoff
 from splitcart_shared.clock import clock
@@ -48,7 +54,8 @@ class OutboxRelay:
         self.batch = batch
         self.idle_seconds = idle_seconds
         self.feeds = feeds
-        self._wake = asyncio.Event()
+        self._idle_loops: deque[asyncio.Future[None]] = deque()
+        self._kicked = False
         # Postgres: several claim-publish loops at once (SKIP LOCKED keeps them apart), so
         # one batch's confirms are awaited while the next is being published. SQLite: one.
         self.concurrency = concurrency if db.is_postgres else 1
@@ -56,8 +63,17 @@ class OutboxRelay:
         self._failures = 0
 
     def kick(self) -> None:
-        """Called after a commit that added outbox rows: publish without waiting to poll."""
-        self._wake.set()
+        """Called after a commit that added outbox rows: publish without waiting to poll.
+
+        Wakes one idle loop (a loop that then finds a full batch wakes the next), so a
+        trickle of small commits costs one claim each, not one per loop.
+        """
+        while self._idle_loops:
+            waiter = self._idle_loops.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._kicked = True  # every loop is busy: the next to finish drains again
 
     def start(self) -> None:
         if not self._tasks:
@@ -87,15 +103,25 @@ class OutboxRelay:
                 log.warning("relay.failed", service=self.service, error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 continue
-            if published < self.batch:
+            if published >= self.batch:
+                self.kick()  # more is waiting: bring another loop in
+            else:
                 await self._idle()
 
     async def _idle(self) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
-        # Kicked: every loop wakes; a short pause lets a burst of commits accumulate so
-        # batches stay large.
+        if self._kicked:
+            self._kicked = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle_loops.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout=self.idle_seconds)
+        except TimeoutError:
+            return
+        finally:
+            with contextlib.suppress(ValueError):
+                self._idle_loops.remove(waiter)
+        # A short pause lets a burst of commits accumulate so batches stay large.
         await asyncio.sleep(0.002)
 
     async def drain_once(self) -> int:
@@ -106,22 +132,47 @@ class OutboxRelay:
         and its transactions lock the whole file, so there the rows are read, the lock is
         released for the (possibly in-process) handlers, and the outcome written after.
         """
-        if self.db.is_postgres:
-            async with self.db.transaction() as session:
-                rows = (
-                    await session.execute(self._claim_query().with_for_update(skip_locked=True))
-                ).all()
-                results = await self._publish(rows)
-                error = await self._record(session, rows, results)
-        else:
-            async with self.db.transaction() as session:
-                rows = (await session.execute(self._claim_query())).all()
-            results = await self._publish(rows)
-            async with self.db.transaction() as session:
-                error = await self._record(session, rows, results)
+        drain = self._drain_postgres if self.db.is_postgres else self._drain_sqlite
+        count, error = await drain()
         if error is not None:
             raise ConnectionError(f"publish failed: {error}")
-        return len(rows)
+        return count
+
+    async def _drain_postgres(self) -> tuple[int, Exception | None]:
+        async with self.db.transaction() as session:
+            # The commit only records "sent": if a crash lost it, the rows would be published
+            # again, which at-least-once delivery allows (consumers dedupe by inbox), so it
+            # need not wait for the WAL flush.
+            await session.execute(text("SET LOCAL synchronous_commit = off"))
+            claimed = await session.execute(self._claim_and_mark_sent(), {"now": clock.now()})
+            rows = sorted(claimed.all(), key=lambda r: int(r.id))
+            results = await self._publish(rows)
+            return len(rows), await self._record(session, rows, results, marked_sent=True)
+
+    async def _drain_sqlite(self) -> tuple[int, Exception | None]:
+        async with self.db.transaction() as session:
+            rows = (await session.execute(self._claim_query())).all()
+        results = await self._publish(rows)
+        async with self.db.transaction() as session:
+            return len(rows), await self._record(session, rows, results)
+
+    def _claim_and_mark_sent(self) -> ReturningUpdate[Any]:
+        """One statement: lock up to ``batch`` pending rows, mark them sent, return them."""
+        outbox = self.tables.outbox
+        claimed = (
+            select(outbox.c.id)
+            .where(outbox.c.status == "pending")
+            .order_by(outbox.c.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+            .cte("claimed")
+        )
+        return (
+            update(outbox)
+            .where(outbox.c.id == claimed.c.id)
+            .values(status="sent", published_at=bindparam("now", type_=DateTime(timezone=True)))
+            .returning(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.body)
+        )
 
     def _claim_query(self) -> Select[tuple[int, str, str, bytes]]:
         outbox = self.tables.outbox
@@ -132,9 +183,7 @@ class OutboxRelay:
             .limit(self.batch)
         )
 
-    async def _publish(
-        self, rows: Sequence[Row[tuple[int, str, str, bytes]]]
-    ) -> list[Exception | None]:
+    async def _publish(self, rows: Sequence[Row[Any]]) -> list[Exception | None]:
         if not rows:
             return []
         results: list[Exception | None] = await self.bus.publish_raw(
@@ -145,42 +194,61 @@ class OutboxRelay:
     async def _record(
         self,
         session: AsyncSession,
-        rows: Sequence[Row[tuple[int, str, str, bytes]]],
+        rows: Sequence[Row[Any]],
         results: list[Exception | None],
+        *,
+        marked_sent: bool = False,
     ) -> Exception | None:
-        """Mark sent rows, note errors on the others; the first transient error is returned."""
+        """Mark sent rows (unless the claim did), note errors on the others; the first
+        transient error is returned."""
         outbox = self.tables.outbox
         now = clock.now()
-        sent = [r.id for r, e in zip(rows, results, strict=True) if e is None]
-        if sent:
+        sent = [r for r, e in zip(rows, results, strict=True) if e is None]
+        if sent and not marked_sent:
             await session.execute(
-                update(outbox).where(outbox.c.id.in_(sent)).values(status="sent", published_at=now)
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in sent]))
+                .values(status="sent", published_at=now)
             )
+        for event_type, n in Counter(r.event_type for r in sent).items():
+            EVENTS_PUBLISHED.labels(self.service, event_type).inc(n)
+        failed: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
         first_error: Exception | None = None
         for row, error in zip(rows, results, strict=True):
             if error is None:
-                EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
                 continue
-            unroutable = isinstance(error, Unroutable)
-            if unroutable:
-                EVENTS_UNROUTABLE.labels(self.service, row.event_type).inc()
-                # Feeds for outside subscribers may legitimately have none bound: still
-                # recorded on the row and counted, but not an operator-facing error.
-                level = log.info if row.event_type in self.feeds else log.error
-                level("relay.unroutable", service=self.service, event_type=row.event_type)
+            if isinstance(error, Unroutable):
+                self._note_unroutable(row.event_type)
+                status = "unroutable"
             else:
                 first_error = first_error or error
-            await session.execute(
-                update(outbox)
-                .where(outbox.c.id == row.id)
-                .values(
-                    status="unroutable" if unroutable else "pending",
-                    attempts=outbox.c.attempts + 1,
-                    last_error=f"{type(error).__name__}: {error}"[:2000],
-                    published_at=now if unroutable else None,
-                )
-            )
+                status = "pending"
+            failed[(status, f"{type(error).__name__}: {error}"[:2000])].append(row.id)
+        for (status, message), ids in failed.items():
+            await self._mark_failed(session, ids, status, message, now)
         return first_error
+
+    def _note_unroutable(self, event_type: str) -> None:
+        EVENTS_UNROUTABLE.labels(self.service, event_type).inc()
+        # Feeds for outside subscribers may legitimately have none bound: still recorded on
+        # the row and counted, but not an operator-facing error.
+        level = log.info if event_type in self.feeds else log.error
+        level("relay.unroutable", service=self.service, event_type=event_type)
+
+    async def _mark_failed(
+        self, session: AsyncSession, ids: list[int], status: str, message: str, now: datetime
+    ) -> None:
+        outbox = self.tables.outbox
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(
+                status=status,
+                attempts=outbox.c.attempts + 1,
+                last_error=message,
+                published_at=now if status == "unroutable" else None,
+            )
+        )
 
     async def pending(self) -> int:
         outbox = self.tables.outbox
