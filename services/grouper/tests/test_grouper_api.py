@@ -357,3 +357,45 @@ async def test_stats_show_the_work_left_until_rounds_caught_up(api: Api) -> None
 
     assert waiting["companies"] == {"coles": {"groups": 0, "stores": 0, "dirty": 1}}
     assert caught_up["companies"] == {"coles": {"groups": 1, "stores": 1, "dirty": 0}}
+
+
+async def test_a_product_the_anchor_cannot_sell_today_is_inferred_at_its_last_price(
+    api: Api, sim_clock: SimulatedClock
+) -> None:
+    from datetime import timedelta
+
+    from splitcart_ingest import models as catalog
+    from sqlalchemy import insert, update
+
+    base = await planted(api)
+    w = api.world
+    pk, product = w.catalog.stores["coles", "A"], w.catalog.products["coles"][170]
+    earlier = clock.now() - timedelta(hours=30)
+    async with w.catalog.db.transaction() as s:
+        cp = catalog.current_prices
+        await s.execute(
+            update(cp)
+            .where(cp.c.store_pk == pk, cp.c.product_id == product)
+            .values(price_cents=None, available=False)
+        )
+        await s.execute(
+            insert(catalog.price_history).values(
+                store_pk=pk,
+                product_id=product,
+                price_cents=int(base[170]),
+                on_special=False,
+                available=True,
+                valid_from=earlier,
+                last_seen=earlier + timedelta(hours=20),
+            )
+        )
+
+    body = (await api.client.get("/v1/stores/coles/B/prices")).json()
+
+    row = next(p for p in body["prices"] if p["product_id"] == product)
+    assert (row["price_cents"], row["source"], row["from_store_id"]) == (
+        int(base[170]),
+        "inferred_group",
+        "A",
+    )
+    assert body["total"] == 200

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from splitcart_ingest import models
 from splitcart_ingest.consumers import TOPICS, IngestConsumer
+from splitcart_ingest.repository import current_price_columns
 from splitcart_shared.bus import Subscription, handle_once
 from splitcart_shared.db import Database
 from splitcart_shared.events import (
@@ -153,10 +154,10 @@ class Harness:
     async def prices(
         self, store_id: str = "100", company: str = "coles"
     ) -> dict[str, dict[str, Any]]:
-        """Current prices of a store by SKU."""
+        """Current prices of a store by SKU, observation times as readers see them."""
         cp, p, s = models.current_prices, models.products, models.stores
         query = (
-            select(cp, p.c.sku)
+            select(*current_price_columns(), p.c.sku)
             .join(p, p.c.id == cp.c.product_id)
             .join(s, s.c.id == cp.c.store_pk)
             .where(s.c.company == company, s.c.store_id == store_id)
@@ -167,8 +168,11 @@ class Harness:
 
     async def history(self, sku: str, store_id: str = "100") -> list[dict[str, Any]]:
         h, p, s = models.price_history, models.products, models.stores
+        columns = [
+            models.history_last_seen().label(c.name) if c.name == "last_seen" else c for c in h.c
+        ]
         query = (
-            select(h)
+            select(*columns)
             .join(p, p.c.id == h.c.product_id)
             .join(s, s.c.id == h.c.store_pk)
             .where(p.c.sku == sku, s.c.store_id == store_id)

@@ -9,7 +9,18 @@ from datetime import datetime
 from typing import Any
 
 from splitcart_shared.clock import utc
-from sqlalchemy import Select, delete, func, literal_column, or_, select, union, union_all
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,6 +217,14 @@ class HistorySource:
     before: datetime | None = None
 
 
+def history_last_seen(store_pk: int) -> Any:
+    """``last_seen`` of a row of ``store_pk``: the latest scrape that listed its values. A full
+    scrape stamps only its store, so a listed row was also seen by the store's latest one."""
+    h, s = sources.price_history, sources.stores
+    last_full = select(s.c.last_full_scrape_at).where(s.c.id == store_pk).scalar_subquery()
+    return case((and_(h.c.listed, last_full > h.c.last_seen), last_full), else_=h.c.last_seen)
+
+
 def _history_query(history: Sequence[HistorySource], ids: tuple[int, int] | None) -> Any:
     """One UNION ALL over the sources, ordered by (product_id, valid_from): each branch is
     an index range scan in that order, so Postgres merges them without sorting."""
@@ -216,7 +235,7 @@ def _history_query(history: Sequence[HistorySource], ids: tuple[int, int] | None
             h.c.product_id,
             literal_column(str(src)).label("src"),
             h.c.valid_from,
-            h.c.last_seen,
+            history_last_seen(source.store_pk).label("last_seen"),
             h.c.price_cents,
             h.c.was_price_cents,
             h.c.unit_price_cents,

@@ -52,6 +52,7 @@ stores = Table(
     Column("closed_at", TIMESTAMP),
     Column("first_seen", TIMESTAMP),
     Column("last_scraped_at", TIMESTAMP),
+    Column("last_full_scrape_at", TIMESTAMP),
     schema="catalog",
 )
 
@@ -84,7 +85,10 @@ price_history = Table(
     Column("on_special", Boolean),
     Column("available", Boolean),
     Column("valid_from", TIMESTAMP),
+    # A listed row was also seen by every later full scrape of its store, which stamps only
+    # stores.last_full_scrape_at: read last_seen through repository.history_last_seen().
     Column("last_seen", TIMESTAMP),
+    Column("listed", Boolean),
     schema="catalog",
 )
 

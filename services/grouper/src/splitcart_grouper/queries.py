@@ -99,7 +99,8 @@ async def effective_prices(
 ) -> EffectivePricePage:
     """Per product, the store's own current price (``direct_scrape``) unless its anchor
     observed the product more recently, then the anchor's (``inferred_group``); products
-    only the anchor has current are inferred too.
+    only the anchor has current are inferred too. A product the anchor lists without a
+    price today (unavailable there) is inferred at the anchor's last price for it.
 
     A member is scraped rarely and its anchor often: preferring the member's own but
     older observation would serve a price its group has already moved away from (the
@@ -141,6 +142,10 @@ async def _anchor_rows(
     if anchor is None:
         return []
     rows: list[Row] = await repository.current_price_details(session, anchor["id"], oldest)
+    # A product the anchor lists but cannot sell today (no price) may well be on the
+    # member's shelf: its price there is the anchor's last price, dated when last seen.
+    rows += await repository.last_prices_while_available(session, anchor["id"], oldest)
+    rows.sort(key=lambda r: r["product_id"])
     return rows
 
 

@@ -30,7 +30,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_grouper.catalog import catalog_companies, current_prices, products, stores
+from splitcart_grouper.catalog import (
+    catalog_companies,
+    current_prices,
+    observed_at,
+    price_history,
+    products,
+    stores,
+)
 from splitcart_grouper.models import (
     dirty_stores,
     evidence,
@@ -98,12 +105,18 @@ async def catalog_store(session: AsyncSession, company: str, store_id: str) -> R
 
 
 def _priced_rows(session: AsyncSession) -> Any:
-    return select(
-        current_prices.c.store_pk,
-        current_prices.c.product_id,
-        current_prices.c.price_cents,
-        _unix_seconds(session, current_prices.c.observed_at),
-    ).where(current_prices.c.delisted.is_(False), current_prices.c.price_cents.is_not(None))
+    # Merge-joined with stores along the primary key: the rows stay in (store_pk, product_id)
+    # order without a sort.
+    return (
+        select(
+            current_prices.c.store_pk,
+            current_prices.c.product_id,
+            current_prices.c.price_cents,
+            _unix_seconds(session, observed_at()),
+        )
+        .join(stores, stores.c.id == current_prices.c.store_pk)
+        .where(current_prices.c.delisted.is_(False), current_prices.c.price_cents.is_not(None))
+    )
 
 
 def _as_array(rows: Sequence[Any]) -> PriceRows:
@@ -151,14 +164,66 @@ async def current_price_details(
             current_prices.c.unit_measure,
             current_prices.c.on_special,
             current_prices.c.available,
-            current_prices.c.observed_at,
+            observed_at().label("observed_at"),
         )
         .join(products, products.c.id == current_prices.c.product_id)
+        .join(stores, stores.c.id == current_prices.c.store_pk)
         .where(
             current_prices.c.store_pk == store_pk,
             current_prices.c.delisted.is_(False),
             current_prices.c.price_cents.is_not(None),
-            current_prices.c.observed_at >= oldest,
+            observed_at() >= oldest,
+        )
+        .order_by(current_prices.c.product_id)
+    )
+    rows = (await session.execute(query)).mappings().all()
+    return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
+
+
+async def last_prices_while_available(
+    session: AsyncSession, store_pk: int, oldest: datetime
+) -> list[Row]:
+    """Products the store lists now but has no price for (unavailable there), each with
+    the last price the store had for it, dated when that price was last seen."""
+    latest = (
+        select(
+            price_history.c.product_id,
+            func.max(price_history.c.valid_from).label("valid_from"),
+        )
+        .where(price_history.c.store_pk == store_pk, price_history.c.price_cents.is_not(None))
+        .group_by(price_history.c.product_id)
+        .subquery()
+    )
+    h = price_history
+    query = (
+        select(
+            current_prices.c.product_id,
+            products.c.sku,
+            products.c.name,
+            products.c.brand,
+            products.c.size,
+            h.c.price_cents,
+            h.c.was_price_cents,
+            h.c.unit_price_cents,
+            h.c.unit_measure,
+            h.c.on_special,
+            current_prices.c.available,
+            h.c.last_seen.label("observed_at"),
+        )
+        .join(products, products.c.id == current_prices.c.product_id)
+        .join(stores, stores.c.id == current_prices.c.store_pk)
+        .join(latest, latest.c.product_id == current_prices.c.product_id)
+        .join(
+            h,
+            (h.c.store_pk == current_prices.c.store_pk)
+            & (h.c.product_id == current_prices.c.product_id)
+            & (h.c.valid_from == latest.c.valid_from),
+        )
+        .where(
+            current_prices.c.store_pk == store_pk,
+            current_prices.c.delisted.is_(False),
+            current_prices.c.price_cents.is_(None),
+            observed_at() >= oldest,
         )
         .order_by(current_prices.c.product_id)
     )

@@ -185,13 +185,16 @@ async def _seed_prices(session: AsyncSession) -> None:
     await session.execute(
         text(
             "INSERT INTO catalog.price_history (store_pk, product_id, price_cents, "
-            "unit_price_cents, unit_measure, on_special, available, valid_from, last_seen) "
+            "unit_price_cents, unit_measure, on_special, available, valid_from, last_seen, "
+            "listed) "
             "SELECT store_pk, product_id, price_cents, unit_price_cents, unit_measure, "
-            "on_special, available, valid_from, last_seen FROM catalog.current_prices "
+            "on_special, available, valid_from, last_seen, true FROM catalog.current_prices "
             "ORDER BY store_pk, product_id"
         )
     )
-    await session.execute(text("UPDATE catalog.stores SET last_scraped_at = :t"), params)
+    await session.execute(
+        text("UPDATE catalog.stores SET last_scraped_at = :t, last_full_scrape_at = :t"), params
+    )
 
 
 # --- measured paths -----------------------------------------------------------------------
@@ -247,6 +250,7 @@ class NaiveHistory:
             setattr(self, key, value)
 
     last_seen: datetime
+    listed: bool
 
 
 _naive_registry = registry()
@@ -257,34 +261,46 @@ PRICE_FIELDS = ("price_cents", "was_price_cents", "unit_price_cents", "unit_meas
 
 
 async def naive_round(db: Database, store_pk: int, rows: list[ProductRow], at: datetime) -> float:
-    """What the bulk path replaces: one ORM lookup and write per catalogue row."""
+    """What the bulk path replaces: one ORM lookup and write per catalogue row, with the
+    same result (an unchanged price is covered by the store's full-scrape stamp)."""
+    stamps = models.stores.c
     started = time.perf_counter()
     async with db.transaction() as session:
+        query = select(stamps.last_full_scrape_at).where(stamps.id == store_pk)
+        previous: datetime = (await session.execute(query)).scalar_one()
         for row in rows:
-            await _naive_row(session, store_pk, row, at)
+            await _naive_row(session, store_pk, row, at, previous)
+        await session.execute(
+            models.stores.update()
+            .where(stamps.id == store_pk)
+            .values(last_scraped_at=at, last_full_scrape_at=at)
+        )
     return (time.perf_counter() - started) * 1000
 
 
-async def _naive_row(session: AsyncSession, store_pk: int, row: ProductRow, at: datetime) -> None:
+async def _naive_row(
+    session: AsyncSession, store_pk: int, row: ProductRow, at: datetime, previous: datetime
+) -> None:
     query = select(NaiveProduct).filter_by(company=COMPANY, sku=row["sku"])
     product = (await session.execute(query)).scalar_one()
     product.name, product.brand, product.size = row["name"], row.get("brand"), row.get("size")
     price = await session.get(NaivePrice, (store_pk, product.id))
     assert price is not None
     if all(getattr(price, f) == row.get(f) for f in PRICE_FIELDS):
-        open_row = (
-            await session.execute(
-                select(NaiveHistory).filter_by(
-                    store_pk=store_pk, product_id=product.id, valid_from=price.valid_from
-                )
+        await session.flush()
+        return
+    open_row = (
+        await session.execute(
+            select(NaiveHistory).filter_by(
+                store_pk=store_pk, product_id=product.id, valid_from=price.valid_from
             )
-        ).scalar_one()
-        open_row.last_seen = price.observed_at = price.last_seen = at
-    else:
-        for field in PRICE_FIELDS:
-            setattr(price, field, row.get(field))
-        price.observed_at = price.last_seen = price.valid_from = at
-        session.add(_naive_history(store_pk, product.id, row, at))
+        )
+    ).scalar_one()
+    open_row.last_seen, open_row.listed = max(open_row.last_seen, previous), False
+    for field in PRICE_FIELDS:
+        setattr(price, field, row.get(field))
+    price.observed_at = price.last_seen = price.valid_from = at
+    session.add(_naive_history(store_pk, product.id, row, at))
     await session.flush()
 
 
@@ -300,6 +316,7 @@ def _naive_history(store_pk: int, product_id: int, row: ProductRow, at: datetime
         available=row.get("available", True),
         valid_from=at,
         last_seen=at,
+        listed=True,
     )
 
 

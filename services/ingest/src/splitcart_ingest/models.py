@@ -3,12 +3,16 @@
 Grouper and archiver read these tables directly (read-only), so names and meanings are a
 contract: see ``services/ingest/CATALOG.md``. Money is integer cents everywhere.
 
-Indexes stay off the columns every scrape rewrites (``observed_at``, ``last_seen``, prices):
-a Postgres UPDATE that touches no indexed column can be a HOT update, which keeps applying
-24,000 observations per catalogue cheap.
+A full scrape writes only what it changes: an unchanged price seen again is recorded once
+for the whole store (``stores.last_full_scrape_at``), not on each of its 24,000 rows, and
+readers take a listed row's observation time as the later of its own stamp and that one
+(:func:`observed_at`, :func:`history_last_seen`). Indexes stay off the columns scrapes
+rewrite (observation times, prices), so those updates can be HOT updates.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from splitcart_shared.db import NAMING_CONVENTION
 from splitcart_shared.outbox import messaging_tables
@@ -28,10 +32,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    case,
     false,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
 SCHEMA = "catalog"
@@ -88,6 +95,8 @@ stores = Table(
     Column("first_seen", TIMESTAMP, nullable=False),
     Column("last_swept_at", TIMESTAMP, nullable=False),
     Column("last_scraped_at", TIMESTAMP),  # scraped_at of the latest applied scrape
+    # scraped_at of the latest applied full scrape: it observed every listed price of the store
+    Column("last_full_scrape_at", TIMESTAMP),
     UniqueConstraint("company", "store_id"),
     schema=SCHEMA,
 )
@@ -131,9 +140,10 @@ current_prices = Table(
     Column("unit_measure", Text),
     Column("on_special", Boolean, nullable=False),
     Column("available", Boolean, nullable=False),
-    Column("observed_at", TIMESTAMP, nullable=False),  # scraped_at of the latest observation
+    # scraped_at of the latest scrape that wrote the row; see observed_at() for its reading
+    Column("observed_at", TIMESTAMP, nullable=False),
     Column("first_seen", TIMESTAMP, nullable=False),
-    Column("last_seen", TIMESTAMP, nullable=False),
+    Column("last_seen", TIMESTAMP, nullable=False),  # = observed_at
     Column("valid_from", TIMESTAMP, nullable=False),  # start of the open price_history row
     Column("delisted", Boolean, nullable=False, server_default=false()),
     Column("delisted_at", TIMESTAMP),
@@ -155,7 +165,10 @@ price_history = Table(
     Column("on_special", Boolean, nullable=False),
     Column("available", Boolean, nullable=False),
     Column("valid_from", TIMESTAMP, nullable=False),  # first observation of these values
-    Column("last_seen", TIMESTAMP, nullable=False),  # latest observation of these values
+    # latest observation of these values written to the row; see history_last_seen()
+    Column("last_seen", TIMESTAMP, nullable=False),
+    # these are the values the store lists now: the open row of a listed product
+    Column("listed", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("store_pk", "product_id", "valid_from"),
     schema=SCHEMA,
 )
@@ -181,3 +194,27 @@ snapshots = Table(
 )
 Index("ix_snapshots_store_pk_scraped_at", snapshots.c.store_pk, snapshots.c.scraped_at)
 Index("ix_snapshots_scraped_at", snapshots.c.scraped_at)
+
+
+# --- observation times as readers see them (the query joins ``stores`` on ``store_pk``) ---
+
+
+def _or_full_scrape(stamp: ColumnElement[Any], listed: ColumnElement[bool]) -> ColumnElement[Any]:
+    """A listed row was observed again by every later full scrape of its store."""
+    last_full = stores.c.last_full_scrape_at
+    return case((and_(listed, last_full > stamp), last_full), else_=stamp)
+
+
+def observed_at() -> ColumnElement[Any]:
+    """``current_prices.observed_at``: the latest scrape that listed the product there."""
+    return _or_full_scrape(current_prices.c.observed_at, ~current_prices.c.delisted)
+
+
+def price_last_seen() -> ColumnElement[Any]:
+    """``current_prices.last_seen`` (equal to :func:`observed_at`)."""
+    return _or_full_scrape(current_prices.c.last_seen, ~current_prices.c.delisted)
+
+
+def history_last_seen() -> ColumnElement[Any]:
+    """``price_history.last_seen``: the latest scrape that listed these values."""
+    return _or_full_scrape(price_history.c.last_seen, price_history.c.listed)

@@ -18,7 +18,7 @@ from sqlalchemy import false, true
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_ingest.models import current_prices, divisions, products, stores
+from splitcart_ingest.models import current_prices, divisions, observed_at, products, stores
 from splitcart_ingest.repository import Repository, text_search
 from splitcart_ingest.schemas import (
     PriceAtStore,
@@ -250,7 +250,7 @@ def export_conditions(f: ExportFilter) -> list[Any]:
     if f.store is not None:
         conditions.append(current_prices.c.store_pk == f.store)
     if f.scraped_since is not None:
-        conditions.append(current_prices.c.observed_at >= utc(f.scraped_since))
+        conditions.append(observed_at() >= utc(f.scraped_since))
     if not f.include_delisted:
         conditions.append(current_prices.c.delisted == false())
     return conditions

@@ -2,7 +2,8 @@
 
 Catalogue writes are set-based: the catalogue goes into a temporary staging table (asyncpg
 COPY on Postgres, one executemany on SQLite) and is compared with ``catalog`` by SQL that
-writes history only for changed prices and product details only where they differ. The
+writes history only for changed prices, product details only where they differ, and, for a
+full scrape, nothing at all for an unchanged price (its store's stamp records it). The
 statements are shared by both backends: Postgres runs them as one statement over a diff
 computed once (data-modifying CTEs), SQLite runs them in turn over a temp table.
 """
@@ -18,7 +19,6 @@ from typing import Any, cast
 from splitcart_shared.events import PRODUCT_FIELDS
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     CursorResult,
     Select,
     String,
@@ -44,7 +44,9 @@ from splitcart_ingest.models import (
     companies,
     current_prices,
     divisions,
+    observed_at,
     price_history,
+    price_last_seen,
     products,
     snapshots,
     stores,
@@ -70,6 +72,7 @@ class StoreRef:
     company: str
     store_id: str
     last_scraped_at: datetime | None
+    last_full_scrape_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ _PARAM_TYPES: dict[str, Any] = {
     "store": BigInteger(),
     "now": TIMESTAMP,
     "at": TIMESTAMP,
-    "full": Boolean(),
+    "prev_full": TIMESTAMP,
 }
 
 
@@ -124,16 +127,6 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]
 
 
 DIFF_COLUMNS = ("product_id", "state", "old_valid_from", *PRICE_FIELDS)
-DETAIL_COLUMNS = (
-    "name",
-    "brand",
-    "size",
-    "barcode",
-    "category_path",
-    "url",
-    "image_url",
-    "match_key",
-)
 
 
 def details_changed_sql(ne: str) -> str:
@@ -147,46 +140,61 @@ def details_changed_sql(ne: str) -> str:
 def refresh_products_sql(ne: str) -> str:
     """Known products whose details changed; a known barcode is never forgotten."""
     return f"""
-        UPDATE catalog.products AS p SET {_PRODUCT_DETAILS.format(src="s")}, updated_at = :now
+        UPDATE catalog.products AS p SET {_PRODUCT_DETAILS}, updated_at = :now
         FROM ingest_stage AS s
         WHERE p.company = :company AND p.sku = s.sku AND {details_changed_sql(ne)}
     """
 
 
 def refresh_products_from_diff_sql(diff: str) -> str:
-    """The same refresh reading the diff, which already joined stage and products once."""
+    """The same refresh for the products the diff found changed (it compared them once)."""
     return f"""
-        UPDATE catalog.products AS p SET {_PRODUCT_DETAILS.format(src="d")}, updated_at = :now
-        FROM {diff} AS d WHERE d.details_changed AND p.id = d.product_id
+        UPDATE catalog.products AS p SET {_PRODUCT_DETAILS}, updated_at = :now
+        FROM {diff} AS d, ingest_stage AS s
+        WHERE d.details_changed AND p.id = d.product_id AND s.sku = p.sku
     """
 
 
 _PRODUCT_DETAILS = (
-    "name = {src}.name, brand = {src}.brand, size = {src}.size, "
-    "barcode = COALESCE({src}.barcode, p.barcode), category_path = {src}.category_path, "
-    "url = {src}.url, image_url = {src}.image_url, match_key = {src}.match_key"
+    "name = s.name, brand = s.brand, size = s.size, "
+    "barcode = COALESCE(s.barcode, p.barcode), category_path = s.category_path, "
+    "url = s.url, image_url = s.image_url, match_key = s.match_key"
 )
 
 
 def diff_sql(ne: str, with_details: bool = False) -> str:
     """Each staged price against the store's current one: new, changed (or relisted), same.
 
-    ``with_details`` also carries the staged product details and whether they changed.
+    ``with_details`` (Postgres) also says whether the product's details changed; they are
+    compared before the store's prices are joined (``OFFSET 0`` keeps the planner from
+    moving the comparison up), so that join hashes narrow rows.
     """
-    changed = " OR ".join(f"cp.{f} {ne} s.{f}" for f in PRICE_FIELDS)
-    fields = ", ".join(f"s.{f}" for f in PRICE_FIELDS)
+    changed = " OR ".join(f"cp.{f} {ne} sp.{f}" for f in PRICE_FIELDS)
+    staged = ", ".join(f"s.{f}" for f in PRICE_FIELDS)
+    fields = ", ".join(f"sp.{f}" for f in PRICE_FIELDS)
+    fence = ""
     if with_details:
-        details = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS)
-        fields += f", {details_changed_sql(ne)} AS details_changed, {details}"
+        staged += f", {details_changed_sql(ne)} AS details_changed"
+        fields += ", sp.details_changed"
+        fence = " OFFSET 0"
     return f"""
-        SELECT p.id AS product_id,
+        SELECT sp.product_id,
             CASE WHEN cp.product_id IS NULL THEN {NEW}
                 WHEN cp.delisted OR {changed} THEN {CHANGED} ELSE {SAME} END AS state,
             cp.valid_from AS old_valid_from, {fields}
-        FROM ingest_stage AS s
-        JOIN catalog.products AS p ON p.company = :company AND p.sku = s.sku
-        LEFT JOIN catalog.current_prices AS cp ON cp.store_pk = :store AND cp.product_id = p.id
+        FROM (
+            SELECT p.id AS product_id, {staged} FROM ingest_stage AS s
+            JOIN catalog.products AS p ON p.company = :company AND p.sku = s.sku{fence}
+        ) AS sp
+        LEFT JOIN catalog.current_prices AS cp
+            ON cp.store_pk = :store AND cp.product_id = sp.product_id
     """
+
+
+def _seen_until(column: str) -> str:
+    """A listed row's own stamp, or the store's previous full scrape when later: that scrape
+    observed the row too without writing it (see ``models.observed_at``)."""
+    return f"CASE WHEN :prev_full > {column} THEN :prev_full ELSE {column} END"
 
 
 def open_history_sql(diff: str) -> str:
@@ -194,10 +202,26 @@ def open_history_sql(diff: str) -> str:
     d_fields = ", ".join(f"d.{f}" for f in PRICE_FIELDS)
     return f"""
         INSERT INTO catalog.price_history
-            (store_pk, product_id, {fields}, valid_from, last_seen)
-        SELECT :store, d.product_id, {d_fields}, :at, :at FROM {diff} AS d
+            (store_pk, product_id, {fields}, valid_from, last_seen, listed)
+        SELECT :store, d.product_id, {d_fields}, :at, :at, true FROM {diff} AS d
         WHERE d.state <> {SAME}
     """
+
+
+def unlist_history_sql(rows: str) -> str:
+    """The open history rows of ``rows`` (``product_id``, ``valid_from``) stop being listed:
+    their last observation is written down (a changed or delisted price)."""
+    return f"""
+        UPDATE catalog.price_history AS h
+        SET last_seen = {_seen_until("h.last_seen")}, listed = false
+        FROM {rows} AS r
+        WHERE h.store_pk = :store AND h.product_id = r.product_id
+            AND h.valid_from = r.valid_from AND h.listed
+    """
+
+
+def changed_sql(diff: str) -> str:
+    return f"(SELECT product_id, old_valid_from AS valid_from FROM {diff} WHERE state = {CHANGED})"
 
 
 def upsert_current_sql(diff: str) -> str:
@@ -216,7 +240,7 @@ def upsert_current_sql(diff: str) -> str:
 
 
 def see_current_sql(diff: str) -> str:
-    """Same values seen again: only the observation times move."""
+    """Same values seen again by a spot scrape: only the observation times move."""
     return f"""
         UPDATE catalog.current_prices AS cp SET observed_at = :at, last_seen = :at
         FROM {diff} AS d
@@ -233,13 +257,46 @@ def extend_history_sql(diff: str) -> str:
     """
 
 
-def delist_sql(diff: str) -> str:
+def unlisted_sql(diff: str) -> str:
     """Listed products of the store that this (full) catalogue lacks."""
+    return f"""cp.store_pk = :store AND NOT cp.delisted
+        AND NOT EXISTS (SELECT 1 FROM {diff} AS d WHERE d.product_id = cp.product_id)"""
+
+
+def delist_sql(diff: str) -> str:
+    """Marks the unlisted products delisted, writing down their last observation."""
     return f"""
-        UPDATE catalog.current_prices AS cp SET delisted = true, delisted_at = :at
-        WHERE cp.store_pk = :store AND NOT cp.delisted
-            AND NOT EXISTS (SELECT 1 FROM {diff} AS d WHERE d.product_id = cp.product_id)
+        UPDATE catalog.current_prices AS cp SET delisted = true, delisted_at = :at,
+            observed_at = {_seen_until("cp.observed_at")}, last_seen = {_seen_until("cp.last_seen")}
+        WHERE {unlisted_sql(diff)}
     """
+
+
+def price_writes(diff: str, full: bool, postgres: bool) -> list[str]:
+    """The statements that apply a catalogue's diff, in an order SQLite can run them in turn
+    (Postgres runs them as one statement: each sees the data as it was before).
+
+    A full scrape observed every listed price of the store but writes only what changed and
+    what it delists; its time goes to ``stores.last_full_scrape_at``. A spot scrape also
+    moves the observation times of the unchanged prices it saw. On Postgres the delisting
+    returns its rows, which the last statement unlists in history.
+    """
+    writes = [
+        unlist_history_sql(changed_sql(diff)),
+        open_history_sql(diff),
+        upsert_current_sql(diff),
+    ]
+    if not full:
+        return [*writes, see_current_sql(diff), extend_history_sql(diff)]
+    if postgres:
+        delisted = f"{delist_sql(diff)} RETURNING cp.product_id, cp.valid_from"
+        return [*writes, delisted, unlist_history_sql(DELISTED)]
+    unlisted = f"""(SELECT cp.product_id, cp.valid_from FROM catalog.current_prices AS cp
+        WHERE {unlisted_sql(diff)})"""
+    return [*writes, unlist_history_sql(unlisted), delist_sql(diff)]
+
+
+DELISTED = "delisted"  # the name of the delisting's rows in the Postgres statement
 
 
 class Repository:
@@ -324,19 +381,22 @@ class Repository:
 
     async def lock_store(self, company: str, store_id: str) -> StoreRef | None:
         """The store a scrape is for, locked so two scrapes of one store apply in turn."""
+        s = stores.c
         query = (
-            select(stores.c.id, stores.c.company, stores.c.store_id, stores.c.last_scraped_at)
-            .where(stores.c.company == company, stores.c.store_id == store_id)
+            select(s.id, s.company, s.store_id, s.last_scraped_at, s.last_full_scrape_at)
+            .where(s.company == company, s.store_id == store_id)
             .with_for_update()
         )
         row = (await self._run(query)).first()
         if row is None:
             return None
-        return StoreRef(row.id, row.company, row.store_id, row.last_scraped_at)
+        return StoreRef(*row)
 
-    async def mark_scraped(self, store_pk: int, scraped_at: datetime) -> None:
-        stmt = update(stores).where(stores.c.id == store_pk).values(last_scraped_at=scraped_at)
-        await self._run(stmt)
+    async def mark_scraped(self, store_pk: int, scraped_at: datetime, full: bool) -> None:
+        values = {"last_scraped_at": scraped_at}
+        if full:
+            values["last_full_scrape_at"] = scraped_at
+        await self._run(update(stores).where(stores.c.id == store_pk).values(**values))
 
     # --- staging ------------------------------------------------------------------------
 
@@ -351,6 +411,11 @@ class Repository:
     async def stage_catalogue(self, records: list[tuple[Any, ...]]) -> None:
         """Load the catalogue into ``ingest_stage`` (columns ``STAGE_COLUMNS``)."""
         await self._drop_temp("ingest_stage", "ingest_links", "ingest_diff")
+        if self.postgres:
+            # For this transaction only: the catalogue's hash joins fit in memory, and a
+            # plan whose cost passes jit_above_cost would spend longer compiling than running.
+            await self._run(text("SET LOCAL work_mem = '64MB'"))
+            await self._run(text("SET LOCAL jit = off"))
         json_type = "jsonb" if self.postgres else "text"
         columns = (
             "sku text NOT NULL, name text NOT NULL, brand text, size text, barcode text, "
@@ -459,34 +524,40 @@ class Repository:
     # --- prices -----------------------------------------------------------------------
 
     async def apply_prices(
-        self, company: str, store_pk: int, at: datetime, full: bool, now: datetime
+        self, company: str, store: StoreRef, at: datetime, full: bool, now: datetime
     ) -> PriceCounts:
         """Refresh product details, then prices and history of the staged catalogue."""
-        params = {"company": company, "store": store_pk, "at": at, "now": now, "full": full}
+        params = {
+            "company": company,
+            "store": store.id,
+            "at": at,
+            "now": now,
+            "prev_full": store.last_full_scrape_at,
+        }
         if self.postgres:
-            return await self._apply_prices_at_once(params)
+            return await self._apply_prices_at_once(params, full)
         await self._run(_sql(refresh_products_sql(self.ne)), params)
-        return await self._apply_prices_stepwise(params)
+        return await self._apply_prices_stepwise(params, full)
 
-    async def _apply_prices_at_once(self, params: dict[str, Any]) -> PriceCounts:
-        """Postgres: one statement; the diff is computed once and never materialised."""
+    async def _apply_prices_at_once(self, params: dict[str, Any], full: bool) -> PriceCounts:
+        """Postgres: one statement over a diff computed once."""
+        writes = [refresh_products_from_diff_sql("d"), *price_writes("d", full, postgres=True)]
+        names = [f"w{i}" for i in range(len(writes))]
+        if full:  # the delisting, whose rows the last statement reads
+            names[-2] = DELISTED
+        ctes = ", ".join(f"{name} AS ({sql})" for name, sql in zip(names, writes, strict=True))
+        delisted = f"(SELECT count(*) FROM {DELISTED})" if full else "0"
         sql = f"""
-            WITH d AS MATERIALIZED ({diff_sql(self.ne, with_details=True)}),
-            refreshed AS ({refresh_products_from_diff_sql("d")}),
-            opened AS ({open_history_sql("d")}),
-            upserted AS ({upsert_current_sql("d")}),
-            seen AS ({see_current_sql("d")}),
-            extended AS ({extend_history_sql("d")}),
-            delisted AS ({delist_sql("d")} AND :full RETURNING 1)
-            SELECT (SELECT count(*) FROM d WHERE state = {NEW}),
-                (SELECT count(*) FROM d WHERE state = {CHANGED}),
-                (SELECT count(*) FROM d WHERE state = {SAME}),
-                (SELECT count(*) FROM delisted)
+            WITH d AS MATERIALIZED ({diff_sql(self.ne, with_details=True)}), {ctes}
+            SELECT count(*) FILTER (WHERE d.state = {NEW}),
+                count(*) FILTER (WHERE d.state = {CHANGED}),
+                count(*) FILTER (WHERE d.state = {SAME}), {delisted}
+            FROM d
         """
-        new, changed, same, delisted = (await self._run(_sql(sql), params)).one()
-        return PriceCounts(int(new), int(changed), int(same), int(delisted))
+        new, changed, same, delisted_n = (await self._run(_sql(sql), params)).one()
+        return PriceCounts(int(new), int(changed), int(same), int(delisted_n))
 
-    async def _apply_prices_stepwise(self, params: dict[str, Any]) -> PriceCounts:
+    async def _apply_prices_stepwise(self, params: dict[str, Any], full: bool) -> PriceCounts:
         """SQLite: the same statements, in turn, over a temp table holding the diff."""
         columns = (
             "product_id integer PRIMARY KEY, state integer NOT NULL, old_valid_from text, "
@@ -498,11 +569,9 @@ class Repository:
         await self._run(_sql(f"INSERT INTO ingest_diff ({names}) {diff_sql(self.ne)}"), params)
         query = text("SELECT state, count(*) FROM ingest_diff GROUP BY state")
         counts = {int(state): int(n) for state, n in (await self._run(query)).all()}
-        for sql in (open_history_sql, upsert_current_sql, see_current_sql, extend_history_sql):
-            await self._run(_sql(sql("ingest_diff")), params)
-        delisted = 0
-        if params["full"]:
-            delisted = _rowcount(await self._run(_sql(delist_sql("ingest_diff")), params))
+        for sql in price_writes("ingest_diff", full, postgres=False):
+            result = await self._run(_sql(sql), params)
+        delisted = _rowcount(result) if full else 0  # the delisting comes last
         return PriceCounts(
             counts.get(NEW, 0), counts.get(CHANGED, 0), counts.get(SAME, 0), delisted
         )
@@ -549,7 +618,9 @@ class Repository:
             await self._run(delete(price_history).where(price_history.c.store_pk.in_(chunk)))
             await self._run(delete(current_prices).where(current_prices.c.store_pk.in_(chunk)))
             await self._run(
-                update(stores).where(stores.c.id.in_(chunk)).values(last_scraped_at=None)
+                update(stores)
+                .where(stores.c.id.in_(chunk))
+                .values(last_scraped_at=None, last_full_scrape_at=None)
             )
 
     # --- reads for the API --------------------------------------------------------------
@@ -583,7 +654,7 @@ class Repository:
     async def prices_of_product(self, product_id: int) -> list[RowMapping]:
         query = (
             select(
-                current_prices,
+                *current_price_columns(),
                 stores.c.store_id,
                 stores.c.name.label("store_name"),
                 stores.c.state,
@@ -599,7 +670,7 @@ class Repository:
     ) -> list[RowMapping]:
         query = (
             select(
-                current_prices,
+                *current_price_columns(),
                 products.c.sku,
                 products.c.name,
                 products.c.brand,
@@ -607,6 +678,7 @@ class Repository:
                 products.c.barcode,
             )
             .join(products, products.c.id == current_prices.c.product_id)
+            .join(stores, stores.c.id == current_prices.c.store_pk)
             .where(current_prices.c.store_pk == store_pk)
             .order_by(current_prices.c.product_id)
             .limit(limit)
@@ -622,7 +694,7 @@ class Repository:
         """One page in (store_pk, product_id) order: a unique key no update ever moves."""
         query = (
             select(
-                current_prices,
+                *current_price_columns(),
                 stores.c.store_id,
                 products.c.sku,
             )
@@ -636,6 +708,13 @@ class Repository:
             key = tuple_(current_prices.c.store_pk, current_prices.c.product_id)
             query = query.where(key > tuple_(*after))
         return list((await self._run(query)).mappings().all())
+
+
+def current_price_columns() -> list[Any]:
+    """Every ``current_prices`` column, observation times as readers see them (the query
+    joins ``stores``)."""
+    derived = {"observed_at": observed_at(), "last_seen": price_last_seen()}
+    return [derived[c.name].label(c.name) if c.name in derived else c for c in current_prices.c]
 
 
 def text_search(query: str) -> Any:

@@ -30,11 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_ingest.catalogue import (
     Catalogue,
-    ProductRow,
+    Record,
     Refused,
     decode_products,
     decode_snapshot,
-    stage_record,
 )
 from splitcart_ingest.repository import Candidate, NewProduct, Repository, StoreRef
 
@@ -127,7 +126,7 @@ async def ingest_scrape(
         log.warning("scrape.rejected", company=scrape.company, reason=refused.reason)
         return rejected
     scraped_at = utc(scrape.scraped_at)
-    counts = await apply_catalogue(repo, store, scrape.kind, scraped_at, catalogue.rows)
+    counts = await apply_catalogue(repo, store, scrape.kind, scraped_at, catalogue.records)
     await repo.insert_snapshot(snapshot_values(scrape, event_id, store, catalogue))
     ingested = StoreIngested(
         company=scrape.company,
@@ -160,7 +159,7 @@ async def accept(repo: Repository, scrape: StoreScraped) -> tuple[StoreRef, Cata
     if not scrape.complete:
         raise Refused("truncated", "the scraper marked the catalogue incomplete")
     catalogue = decode_products(scrape.products)
-    check_complete(scrape, len(catalogue.rows))
+    check_complete(scrape, len(catalogue.records))
     return store, catalogue
 
 
@@ -203,7 +202,7 @@ def snapshot_values(
         "lease_token": scrape.lease_token,
         "expected_count": scrape.expected_count,
         "categories_scraped": scrape.categories_scraped,
-        "product_count": len(catalogue.rows),
+        "product_count": len(catalogue.records),
         "encoding": "zstd+ndjson",
         "data": catalogue.blob,
         "received_at": clock.now(),
@@ -211,15 +210,16 @@ def snapshot_values(
 
 
 async def apply_catalogue(
-    repo: Repository, store: StoreRef, kind: ScrapeKind, at: datetime, rows: list[ProductRow]
+    repo: Repository, store: StoreRef, kind: ScrapeKind, at: datetime, records: list[Record]
 ) -> ApplyCounts:
     """Products, current prices and history of one store from one catalogue, set-based."""
-    await repo.stage_catalogue([stage_record(row) for row in rows])
+    full = kind == "full"
+    await repo.stage_catalogue(records)
     new_products = await add_new_products(repo, store.company)
-    prices = await repo.apply_prices(store.company, store.id, at, kind == "full", clock.now())
-    await repo.mark_scraped(store.id, at)
+    prices = await repo.apply_prices(store.company, store, at, full, clock.now())
+    await repo.mark_scraped(store.id, at, full)
     await repo.finish_staging()
-    return ApplyCounts(len(rows), new_products, prices.new, prices.changed, prices.delisted)
+    return ApplyCounts(len(records), new_products, prices.new, prices.changed, prices.delisted)
 
 
 # --- product resolution -------------------------------------------------------------------
@@ -321,7 +321,12 @@ async def replay(db: Database, company: str | None = None, store_id: str | None 
 
 async def replay_store(repo: Repository, store_pk: int, entries: list[Any]) -> None:
     await repo.forget_prices([store_pk])
+    last_full: datetime | None = None
     for entry in entries:
-        rows = decode_snapshot(await repo.snapshot_data(int(entry["id"])), entry["product_count"])
-        store = StoreRef(store_pk, entry["company"], entry["store_id"], None)
-        await apply_catalogue(repo, store, entry["kind"], utc(entry["scraped_at"]), rows)
+        data = await repo.snapshot_data(int(entry["id"]))
+        records = decode_snapshot(data, entry["product_count"])
+        store = StoreRef(store_pk, entry["company"], entry["store_id"], None, last_full)
+        scraped_at = utc(entry["scraped_at"])
+        await apply_catalogue(repo, store, entry["kind"], scraped_at, records)
+        if entry["kind"] == "full":
+            last_full = scraped_at
