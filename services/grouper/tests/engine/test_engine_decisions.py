@@ -316,3 +316,108 @@ def test_a_round_leaves_its_input_state_untouched() -> None:
     ingest(prices, {"b": OTHER_ZONE, "c": BASE})
     run_round(state, fast(prices, 2), {"b": "full", "c": "full"})
     assert state == before
+
+
+# --- spot checks within sampling noise, and tie-breaks that must settle ---------------------
+
+
+def spot(prices: CompanyPrices, store: str, row: np.ndarray, sample: np.ndarray) -> None:
+    """A spot check of ``store`` seeing the products ``sample`` priced as in ``row``."""
+    prices.upsert_store(store, sample, row[sample], np.full(sample.size, tick(0)), replace=True)
+
+
+SAMPLE = np.arange(0, 120)  # a spot check's bucket: 120 products (allowed mismatches: 2)
+
+
+def test_spot_mismatches_within_sampling_noise_ask_for_the_whole_catalogue() -> None:
+    prices, state = zones()
+    local = variant(BASE, 4, offset=10)  # 4 of 400 priced by the store itself: a match
+    spot(prices, "c", local, SAMPLE)  # ... all 4 inside the bucket: 4 of 120
+    result = run_round(state, fast(prices, 2), {"c": "spot"})
+    assert result.decisions == [RescrapeRequested("c", "tie_break", state.group_of["a"])]
+    assert result.state.tie_breaks == {"c": "c"}
+    assert result.state.partition() == state.partition()
+    # The whole catalogue arrives: 4 of 400 is a match, confirmed, nobody waits any more.
+    add(prices, "c", local, hours_ago=-2)
+    settled = run_round(result.state, fast(prices, 3), {"c": "full"})
+    assert [c.store for c in kinds(settled.decisions, Confirmed)] == ["c"]
+    assert settled.state.tie_breaks == {}
+    assert settled.state.partition() == state.partition()
+
+
+def test_a_member_verifying_itself_is_not_judged_again_on_its_sample() -> None:
+    prices, state = zones()
+    spot(prices, "c", variant(BASE, 4, offset=10), SAMPLE)
+    state = run_round(state, fast(prices, 2), {"c": "spot"}).state
+    ingest(prices, {"b": BASE}, hours_after=2)  # another member's data meanwhile
+    result = run_round(state, fast(prices, 3), {"b": "full"})
+    assert kinds(result.decisions, Ejected) == []
+    assert result.state.tie_breaks == {"c": "c"}
+
+
+def test_spot_mismatches_beyond_sampling_noise_are_decided_at_once() -> None:
+    prices, state = zones()
+    spot(prices, "b", OTHER_ZONE, np.arange(100, 220))  # another zone: 100 of 120 differ
+    spot(prices, "c", BASE, np.arange(100, 220))
+    result = run_round(state, fast(prices, 2), {"b": "spot", "c": "spot"})
+    assert [(e.store, e.reason) for e in kinds(result.decisions, Ejected)] == [("b", "mismatch")]
+    assert "b" not in result.state.tie_breaks
+
+
+def test_an_anchor_is_not_found_rogue_on_doubtful_samples() -> None:
+    prices, state = zones()
+    own = variant(BASE, 4, offset=10)  # the anchor prices 4 lines itself, all in the bucket
+    ingest(prices, {"a": own})
+    for store in "bcd":
+        spot(prices, store, BASE, SAMPLE)
+    result = run_round(state, fast(prices, 2), {s: "spot" for s in "bcd"})
+    assert kinds(result.decisions, Ejected) == []
+    assert kinds(result.decisions, AnchorChanged) == []
+    assert result.state.tie_breaks == {"b": "b", "c": "c", "d": "d"}
+
+
+def test_a_waiting_member_made_anchor_waits_no_more() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": THIRD_ZONE})
+    state = run_round(state, fast(prices, 2), {"b": "full"}).state
+    assert state.tie_breaks == {"b": "c"}
+    ingest(prices, {"c": THIRD_ZONE, "d": THIRD_ZONE}, hours_after=3)
+    result = run_round(state, fast(prices, 4), {"c": "full", "d": "full"})
+    new_anchor = result.state.group("b").anchor
+    assert new_anchor in {"b", "c", "d"} and new_anchor not in result.state.tie_breaks
+    assert result.state.tie_breaks == {}
+
+
+def test_any_other_fresh_member_breaks_a_pending_tie() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE})
+    state = run_round(state, fast(prices, 2), {"b": "full"}).state
+    assert state.tie_breaks == {"b": "c"}
+    ingest(prices, {"d": BASE}, hours_after=3)  # not the asked member, but a member
+    result = run_round(state, fast(prices, 4), {"d": "full"})
+    assert [(e.store, e.reason) for e in kinds(result.decisions, Ejected)] == [("b", "mismatch")]
+    assert result.state.tie_breaks == {}
+
+
+def test_a_wait_on_data_no_longer_current_is_forgotten() -> None:
+    prices, state = zones()
+    ingest(prices, {"b": OTHER_ZONE})
+    state = run_round(state, fast(prices, 2), {"b": "full"}).state
+    ingest(prices, {"a": BASE}, hours_after=80)  # b's data has aged out meanwhile
+    result = run_round(state, fast(prices, 81), {"a": "full"})
+    assert result.state.tie_breaks == {}
+    assert kinds(result.decisions, Ejected) == []
+
+
+@pytest.mark.parametrize("changed", [1, 3, 4, 6, 30])
+def test_spot_doubt_decides_the_same_with_the_reference_comparator(changed: int) -> None:
+    prices, state = zones()
+    for store in ("b", "c"):
+        spot(prices, store, variant(BASE, changed, offset=5), SAMPLE)
+    fresh = {"b": "spot", "c": "spot"}
+    by_fast = run_round(state, fast(prices, 2), fresh)  # type: ignore[arg-type]
+    ref = ReferenceComparator.from_prices(prices, NOW.replace(hour=14), PARAMS)
+    by_ref = run_round(state, ref, fresh)  # type: ignore[arg-type]
+    assert by_ref.state.partition() == by_fast.state.partition()
+    assert [_shape(d) for d in by_ref.decisions] == [_shape(d) for d in by_fast.decisions]
+    assert by_ref.state.tie_breaks == by_fast.state.tie_breaks

@@ -199,6 +199,7 @@ class _Round:
         return sorted((self.state.groups[g] for g in ids), key=lambda g: g.anchor)
 
     def check_group(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> None:
+        self.forget_expired_waits(group)
         checked = self.to_check(group, fresh)
         if not checked:
             return
@@ -210,6 +211,12 @@ class _Round:
         # A spot check that shared too few products with the anchor proves nothing either
         # way: the member is left as it is, and its next check adds to the evidence.
         checked = [m for m in checked if not self.inconclusive(found[m])]
+        # A spot check whose mismatches are within a matching store's sampling noise is
+        # verified on the member's whole catalogue before anything is decided on it.
+        doubted = [m for m in checked if self.doubtful(m, found[m], fresh)]
+        for m in doubted:
+            self.verify(group, m)
+        checked = [m for m in checked if m not in doubted]
         if not checked:
             return
         odd = [m for m in checked if not found[m].matched]
@@ -226,15 +233,45 @@ class _Round:
     def inconclusive(self, proof: Evidence) -> bool:
         return self.cmp.params.inconclusive(proof.compared, proof.mismatches, proof.matched)
 
-    def to_check(self, group: Group, fresh: Collection[str]) -> list[str]:
-        """Fresh members with current prices, plus members awaiting a tie-breaker whose
-        tie-breaker (or who themselves) arrived in this batch."""
+    def doubtful(self, member: str, proof: Evidence, fresh: Mapping[str, ScrapeKind]) -> bool:
+        return (
+            fresh.get(member) == "spot"
+            and not proof.matched
+            and self.cmp.params.doubtful(proof.compared, proof.mismatches)
+        )
+
+    def verify(self, group: Group, member: str) -> None:
+        """Ask for ``member``'s full catalogue (a tie-break the member breaks itself)."""
+        if self.state.tie_breaks.get(member) == member:
+            return  # already asked; the request stands
+        self.state.tie_breaks[member] = member
+        self.out.append(RescrapeRequested(member, "tie_break", group.id))
+
+    def forget_expired_waits(self, group: Group) -> None:
+        """A member whose doubted data is no longer current has nothing left to settle: it
+        waits no more (its next check or the pending rescrape decides afresh)."""
+        for m in group.members:
+            if m in self.state.tie_breaks and not self.current(m):
+                del self.state.tie_breaks[m]
+
+    def to_check(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> list[str]:
+        """Fresh members with current prices, plus members awaiting a tie-breaker when their
+        tie-breaker or any other member of the group arrived in this batch (any member's
+        fresh data can break the tie). A member that was verifying its own doubted spot
+        check and now arrives with its whole catalogue is judged afresh on it."""
         waiting = self.state.tie_breaks
-        return [
-            m
-            for m in group.members
-            if (m in fresh or (m in waiting and waiting[m] in fresh)) and self.current(m)
-        ]
+        others_fresh = any(m in fresh for m in group.members)
+        for m in group.members:
+            if waiting.get(m) == m and fresh.get(m) == "full":
+                del waiting[m]
+
+        def due(m: str) -> bool:
+            asked = waiting.get(m)
+            if m in fresh:
+                return True
+            return asked is not None and asked != m and (asked in fresh or others_fresh)
+
+        return [m for m in group.members if due(m) and self.current(m)]
 
     def majority_against_anchor(self, odd: list[str], checked: int) -> list[str] | None:
         """A strict majority of the checked members that match one representative of
@@ -289,6 +326,7 @@ class _Round:
 
     def change_anchor(self, group: Group, new: str) -> None:
         old, group.anchor = group.anchor, new
+        self.state.tie_breaks.pop(new, None)  # an anchor waits on nobody
         self.touched.add(new)
         self.out.append(AnchorChanged(group.id, old, new, tuple(group.members)))
 

@@ -137,7 +137,7 @@ class ReferenceComparator:
             self._memo[a, b] = self._compare(a, b)
         return self._memo[a, b]
 
-    def _compare(self, a: str, b: str) -> Evidence:
+    def _compare(self, a: str, b: str, fail_fast: bool = True) -> Evidence:
         cat_a, cat_b = self._current[a], self._current[b]
         window = self.params.pairing_seconds
         shared = sorted(
@@ -148,14 +148,23 @@ class ReferenceComparator:
         for p in shared:
             if cat_a[p][0] != cat_b[p][0]:
                 mismatches += 1
-                if mismatches > allowed:
+                if fail_fast and mismatches > allowed:
                     break
         smaller = min(len(cat_a), len(cat_b))
-        exact = mismatches <= allowed
+        exact = not fail_fast or mismatches <= allowed
         return evidence(a, b, len(shared), mismatches, smaller, self.params, exact)
 
     def compare_many(self, a: str, others: Sequence[str]) -> list[Evidence]:
-        return [self.compare(a, b) for b in others]
+        """Health-check evidence: exact counts (how far past the allowed number a sample's
+        mismatches go decides whether they are sampling noise)."""
+        out = []
+        for b in others:
+            found = self.compare(a, b)
+            if not found.exact:
+                found = self._memo[a, b] = self._compare(a, b, fail_fast=False)
+                self._memo.pop((b, a), None)
+            out.append(found)
+        return out
 
     def matches(self, a: str, others: Sequence[str]) -> list[bool]:
         return [self.compare(a, b).matched for b in others]

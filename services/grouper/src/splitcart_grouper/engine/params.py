@@ -8,6 +8,7 @@ done on integers, so no float rounding can flip a decision at the boundary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
@@ -34,10 +35,15 @@ class GroupingParams:
     match_threshold: float = 0.98
     min_shared: int = 100
     min_range_overlap: float = 0.80
+    # A spot check's mismatches eject only when a store matching at ``match_threshold``
+    # would show that many in so small a sample less often than this (see ``doubtful``).
+    spot_doubt_level: float = 0.01
 
     def __post_init__(self) -> None:
         if not 0 <= self.match_threshold <= 1 or not 0 <= self.min_range_overlap <= 1:
             raise ValueError("thresholds are shares between 0 and 1")
+        if not 0 <= self.spot_doubt_level <= 1:
+            raise ValueError("spot_doubt_level is a probability between 0 and 1")
         if self.min_shared < 1:
             raise ValueError("min_shared must be at least 1")
 
@@ -85,6 +91,19 @@ class GroupingParams:
         allowed number. A health check on such evidence neither confirms nor ejects."""
         return not matched and mismatches <= self.allowed_mismatches(shared)
 
+    def doubtful(self, shared: int, mismatches: int) -> bool:
+        """Whether ``mismatches`` among ``shared`` products of a *sample* (a spot check) are
+        within what sampling alone gives a store that matches at ``match_threshold``: the
+        chance of at least that many, were each product to mismatch with probability
+        ``1 - match_threshold``, is at least ``spot_doubt_level``. A store pricing 1.5% of its
+        range itself matches, yet a spot check of 40 products can show 2 of them; a store
+        of another zone differs on far more. Such evidence neither confirms nor ejects: the
+        store's whole catalogue decides."""
+        if mismatches <= self.allowed_mismatches(shared):
+            return False
+        n, d = self._threshold
+        return binomial_tail(shared, mismatches, (d - n) / d) >= self.spot_doubt_level
+
     def allowed_mismatches_many(self, shared: IntArray) -> IntArray:
         n, d = self._threshold
         return (shared * (d - n)) // d
@@ -94,3 +113,26 @@ class GroupingParams:
         n, d = self._range
         big_enough = (shared >= max(self.min_shared, 1)) & (shared * d >= n * smaller)
         return big_enough & (mismatches <= self.allowed_mismatches_many(shared))
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p). Both comparators call this with the same
+    integers, so a decision on it is the same for both."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    below = sum(
+        math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_p
+            + (n - i) * log_q
+        )
+        for i in range(k)
+    )
+    return max(0.0, 1.0 - below)
