@@ -16,7 +16,7 @@ CLIENTS = 64
 # shorter run covers the same interleavings.
 ROUNDS = {"postgres": 3000, "sqlite": 1200}
 # Every completed store is due again at once, so all clients keep competing for stores.
-ALWAYS_DUE = {"anchor_refresh_hours": 0.0}
+ALWAYS_DUE = {"anchor_refresh_hours": 0.0, "alone_refresh_hours": 0.0}
 
 
 async def test_concurrent_clients_never_hold_the_same_store_at_once(

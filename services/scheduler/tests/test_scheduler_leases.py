@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from splitcart_scheduler.testing import Harness, moment, record
+import asyncpg
+from splitcart_scheduler.testing import Harness, make_settings, moment, record, running
 from splitcart_shared.clock import SimulatedClock
 from splitcart_shared.events import StoreRescrapeRequested
+from sqlalchemy.engine import make_url
 
 Open = Callable[..., AbstractAsyncContextManager[Harness]]
 ROOMY = {"company_lease_cap": {"coles": 20, "woolworths": 20, "aldi": 20, "iga": 20}}
@@ -369,3 +372,70 @@ async def test_mutations_need_a_valid_bearer_token(h: Harness) -> None:
             assert response.status_code == 401, path
     assert (await h.client.get("/v1/queue", headers={"Authorization": ""})).status_code == 200
     assert (await h.lease()).status_code == 200
+
+
+async def test_probing_goes_on_while_probed_stores_become_members(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY, probe_trial_stores=2) as h:
+        stores = ("G1", "G2", "G3", "G4", "G5")
+        await h.discover("aldi", *(record(s) for s in stores))
+        await h.ingested("aldi", "G1")
+        await h.ingested("aldi", "G4")  # another zone's first store, fully scraped
+        for probed in ("G2", "G3"):  # probes that grouping placed: members on spot data
+            await h.ingested("aldi", probed, kind="spot")
+            await h.merged("aldi", "g1", "G1", probed)
+        last = await h.lease_ok()
+    # Four decided (two anchors with full scrapes, two members), half of them members.
+    assert (last["store"]["store_id"], last["reason"], last["kind"]) == (
+        "G5",
+        "new_store_probe",
+        "spot",
+    )
+
+
+async def test_a_lease_ending_while_an_event_changes_its_store_is_placed_from_the_new_facts(
+    postgres_database: str, sim_clock: SimulatedClock
+) -> None:
+    # On Postgres ending a lease reads the store, places it, then writes only if the store is
+    # still the version read. Here grouping makes the store a member in between: the write
+    # waits for that transaction, misses, and the store is read again and placed as a member.
+    dsn = make_url(postgres_database).set(drivername="postgresql").render_as_string(False)
+    async with running(make_settings(postgres_database)) as h:
+        await h.discover("coles", record("A"))
+        token = (await h.lease_ok())["token"]
+        grouping = await asyncpg.connect(dsn)
+        try:
+            async with grouping.transaction():
+                await grouping.execute(
+                    "UPDATE scheduling.stores SET role = 'member', group_id = 'g1', "
+                    "role_changed_at = $1 WHERE store_id = 'A'",
+                    sim_clock.now(),
+                )
+                completing = asyncio.create_task(h.complete(token))
+                await asyncio.wait_for(_lock_waits(grouping, 1), timeout=10)
+            done = await completing
+        finally:
+            await grouping.close()
+        store = await h.store("coles", "A")
+    assert done.status_code == 200
+    assert (store["role"], store["lease"], store["next"]["reason"]) == (
+        "member",
+        None,
+        "member_check",
+    )
+    # Placed as a member, checked a week after its scrape (as a store alone: a day after).
+    ready_at = datetime.fromisoformat(store["next"]["ready_at"])
+    assert ready_at == sim_clock.now() + timedelta(days=7)
+
+
+async def _lock_waits(conn: asyncpg.Connection, count: int) -> None:
+    """Until ``count`` other sessions of this database wait for a row lock."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while True:
+        if await conn.fetchval(query) >= count:
+            return
+        await asyncio.sleep(0.01)  # Postgres tells no one when a session starts waiting

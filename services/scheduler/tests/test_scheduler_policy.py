@@ -130,3 +130,51 @@ def test_a_lease_never_outlives_its_maximum_lifetime() -> None:
     granted = T0
     late = T0 + timedelta(hours=3, minutes=58)
     assert POLICY.lease_expiry(granted, late) == T0 + timedelta(hours=4)
+
+
+# --- refresh timing: stores alone, and the weekly rollover ------------------------------------
+
+MONDAY = T0  # 2026-03-02 is a Monday
+assert MONDAY.weekday() == 0
+
+
+def timing(alone_hours: float, rollover: int | None) -> Policy:
+    settings = SchedulerSettings(
+        database_url="sqlite+aiosqlite://",
+        alone_refresh_hours=alone_hours,
+        price_rollover_weekday=rollover,
+    )
+    return Policy.from_settings(settings)
+
+
+def test_a_store_alone_follows_alone_refresh_and_an_anchor_anchor_refresh() -> None:
+    policy = timing(72, None)
+    alone = plan(facts(role="alone", last_scraped_at=MONDAY), policy)
+    anchor = plan(facts(role="anchor", last_scraped_at=MONDAY), policy)
+    assert alone is not None and alone.due_at == MONDAY + 3 * DAY
+    assert anchor is not None and anchor.due_at == MONDAY + DAY
+
+
+def test_the_weekly_rollover_makes_every_refresh_due_at_its_midnight() -> None:
+    policy = timing(72, 2)  # specials roll over on Wednesdays
+    tuesday_noon = MONDAY + DAY + timedelta(hours=12)
+    alone = plan(facts(role="alone", last_scraped_at=tuesday_noon), policy)
+    assert alone is not None and alone.due_at == MONDAY + 2 * DAY  # Wednesday 00:00
+    just_after = plan(facts(role="alone", last_scraped_at=MONDAY + 2 * DAY), policy)
+    assert just_after is not None and just_after.due_at == MONDAY + 5 * DAY  # 72 h
+
+
+def test_next_rollover_is_strictly_after_the_moment() -> None:
+    from splitcart_scheduler.service import next_rollover
+
+    wednesday = MONDAY + 2 * DAY
+    assert next_rollover(MONDAY, 2) == wednesday
+    assert next_rollover(wednesday, 2) == wednesday + 7 * DAY
+    assert next_rollover(wednesday - timedelta(seconds=1), 2) == wednesday
+
+
+def test_a_member_check_is_not_pushed_back_by_its_group_changing_anchor() -> None:
+    member = facts(role="member", last_spot_at=T0, role_changed_at=T0 + 6 * DAY)
+    planned = plan(member, POLICY)
+    assert planned is not None
+    assert (planned.tier, planned.due_at) == (Tier.MEMBER_CHECK, T0 + 7 * DAY)

@@ -7,14 +7,17 @@ URL-encoded (``/v1/stores/coles/COL%3A858``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from splitcart_shared.auth import require
+from pydantic import BaseModel
+from splitcart_shared.auth import caller_for, require
 from splitcart_shared.clock import clock, utc
 from splitcart_shared.errors import NotFound
 from splitcart_shared.events import Company
 from splitcart_shared.runtime import Runtime
+from splitcart_shared.settings import CommonSettings
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from splitcart_scheduler import metrics, service
@@ -65,12 +68,25 @@ async def policy_of(runtime: Rt) -> Policy:
     return policy
 
 
-async def leases_of(runtime: Rt) -> LeaseStore:
-    leases: LeaseStore = runtime.state["leases"]
-    return leases
+@dataclass(frozen=True)
+class LeaseDesk:
+    """What the lease endpoints work with, handed to a caller holding the write scope."""
+
+    leases: LeaseStore
+    policy: Policy
+    runtime: Runtime
 
 
-Leases = Annotated[LeaseStore, Depends(leases_of)]
+async def lease_desk(request: Request) -> LeaseDesk:
+    # Auth and state in one dependency: on the scrapers' hot path FastAPI's resolution of each
+    # dependency costs about as much as a lease statement.
+    settings: CommonSettings = request.app.state.settings
+    caller_for(settings, request.headers.get("authorization"), "write")
+    runtime: Runtime = request.app.state.runtime
+    return LeaseDesk(runtime.state["leases"], runtime.state["policy"], runtime)
+
+
+Desk = Annotated[LeaseDesk, Depends(lease_desk)]
 Tx = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 Read = Annotated[AsyncSession, Depends(reader, scope="function")]
 Pol = Annotated[Policy, Depends(policy_of)]
@@ -86,13 +102,14 @@ STALE: dict[int | str, dict[str, Any]] = {
     responses={204: {"description": "nothing is due"}},
     summary="Lease the next store to scrape",
 )
-async def lease(_: Writer, request: LeaseRequest, leases: Leases, policy: Pol, runtime: Rt) -> Any:
+async def lease(request: LeaseRequest, desk: Desk) -> Response:
+    leases, policy = desk.leases, desk.policy
     granted = await service.grant_lease(leases, policy, request.worker_id, request.companies)
-    if granted is None and await _reclaim(runtime, policy):
+    if granted is None and await _reclaim(desk.runtime, policy):
         granted = await service.grant_lease(leases, policy, request.worker_id, request.companies)
     if granted is None:
         return Response(status_code=204)
-    return LeaseOut(
+    lease = LeaseOut(
         token=granted.token,
         expires_at=granted.expires_at,
         kind=granted.kind,
@@ -106,6 +123,7 @@ async def lease(_: Writer, request: LeaseRequest, leases: Leases, policy: Pol, r
             "state": granted.state,
         },
     )
+    return _answer(lease)
 
 
 async def _reclaim(runtime: Runtime, policy: Policy) -> int:
@@ -116,23 +134,30 @@ async def _reclaim(runtime: Runtime, policy: Policy) -> int:
 
 
 @router.post("/leases/{token}/heartbeat", response_model=HeartbeatOut, responses=STALE)
-async def heartbeat(_: Writer, token: str, leases: Leases, policy: Pol) -> HeartbeatOut:
-    expires = await service.heartbeat(leases, policy, token)
-    return HeartbeatOut(token=token, expires_at=expires)
+async def heartbeat(token: str, desk: Desk) -> Response:
+    expires = await service.heartbeat(desk.leases, desk.policy, token)
+    return _answer(HeartbeatOut(token=token, expires_at=expires))
 
 
 @router.post("/leases/{token}/complete", response_model=ReleaseOut, responses=STALE)
-async def complete(_: Writer, token: str, leases: Leases, policy: Pol) -> ReleaseOut:
-    return _released(await service.complete(leases, policy, token))
+async def complete(token: str, desk: Desk) -> Response:
+    return _released(await service.complete(desk.leases, desk.policy, token))
 
 
 @router.post("/leases/{token}/fail", response_model=ReleaseOut, responses=STALE)
-async def fail(_: Writer, token: str, body: FailRequest, leases: Leases, policy: Pol) -> ReleaseOut:
-    return _released(await service.fail(leases, policy, token, body.error, body.retryable))
+async def fail(token: str, body: FailRequest, desk: Desk) -> Response:
+    released = await service.fail(desk.leases, desk.policy, token, body.error, body.retryable)
+    return _released(released)
 
 
-def _released(released: service.Released) -> ReleaseOut:
-    return ReleaseOut.model_validate(released, from_attributes=True)
+def _released(released: service.Released) -> Response:
+    return _answer(ReleaseOut.model_validate(released, from_attributes=True))
+
+
+def _answer(model: BaseModel) -> Response:
+    # Sent as built: returning the model would have FastAPI validate it again before
+    # serialising it (``response_model`` still documents the answer).
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @router.get("/queue", response_model=QueueOut, summary="What would be handed out next, and why")

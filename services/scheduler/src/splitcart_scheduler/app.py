@@ -31,8 +31,11 @@ async def setup(runtime: Runtime) -> None:
     policy = Policy.from_settings(settings)
     runtime.state["policy"] = policy
     runtime.state["leases"] = await _lease_store(runtime, settings)
+    # Two transactions: one that held the slots while re-placing every store would deadlock
+    # with replicas already serving, whose ends of leases lock a store and then its slot.
     async with runtime.db.transaction() as session:
         await scheduling.sync_slots(session, settings)
+    async with runtime.db.transaction() as session:
         await scheduling.replan_everything(session, policy)
     consumers.register(runtime, policy)
     runtime.spawn(maintain(runtime, policy, settings.maintenance_interval_seconds), "maintain")

@@ -657,34 +657,76 @@ WHERE lease_token = $1 AND lease_expires_at > $2
 RETURNING lease_expires_at
 """
 
-_RELEASE_SQL = f"""
-WITH released AS (
+# Ending a lease takes two round trips and no explicit transaction: read the lease's store
+# (``xmin`` names the row version read), place it in Python, then write the outcome and the
+# placement only if the row is still that version (the slot is freed in the same statement).
+# A store changed in between (an event applied) is read again under a row lock.
+_LIVE_SQL = f"""
+SELECT xmin AS version, {_FACTS_SQL}, lease_granted_at, lease_kind
+FROM scheduling.stores WHERE lease_token = $1 AND lease_expires_at > $2
+"""
+_LIVE_LOCKED_SQL = _LIVE_SQL + "FOR UPDATE"
+_END_SQL = """
+WITH ended AS (
     UPDATE scheduling.stores SET
         lease_token = NULL, lease_holder = NULL, lease_granted_at = NULL,
         lease_expires_at = NULL, lease_heartbeat_at = NULL, lease_reason = NULL,
-        {{outcome}}
-    WHERE lease_token = $1 AND lease_expires_at > $2
-    RETURNING {_FACTS_SQL}
+        last_completed_at = $3, last_completed_kind = $4, attempts = $5, last_error = $6,
+        priority = $7, ready_at = $8, retry_after = $9
+    WHERE id = $1 AND xmin = $2::xid
+    RETURNING id
 ), freed AS (
     UPDATE scheduling.lease_slots l SET store_pk = NULL
-    FROM released WHERE l.store_pk = released.id
+    FROM ended WHERE l.store_pk = ended.id
 )
-SELECT * FROM released
+SELECT count(*) FROM ended
 """
-# A completed scrape is as fresh as when it started: a rescrape asked for meanwhile stands.
-_COMPLETE_SQL = _RELEASE_SQL.format(
-    outcome="last_completed_at = lease_granted_at, last_completed_kind = lease_kind, "
-    "attempts = 0, retry_after = NULL, last_error = NULL"
-)
-_FAIL_SQL = _RELEASE_SQL.format(outcome="attempts = attempts + 1, last_error = $3")
-_PLACE_SQL = (
-    "UPDATE scheduling.stores SET priority = $2, ready_at = $3, retry_after = $4 WHERE id = $1"
-)
+
+
+def _ended_lease(row: Mapping[str, Any], error: str | None) -> dict[str, Any]:
+    """The facts of a leased store once its lease ends: completed (``error`` None) or failed.
+
+    A completed scrape is as fresh as when it started: a rescrape asked for meanwhile stands.
+    """
+    facts = {**row, **_CLEARED_LEASE}
+    if error is None:
+        facts["last_completed_at"] = row["lease_granted_at"]
+        facts["last_completed_kind"] = row["lease_kind"]
+        facts.update(attempts=0, last_error=None, retry_after=None)
+    else:
+        facts.update(attempts=int(row["attempts"]) + 1, last_error=error)
+    return facts
+
+
+class _StoreChanged(Exception):
+    """The store changed between reading it and ending its lease."""
+
+
+async def _end(
+    conn: asyncpg.Connection,
+    read: str,
+    token: str,
+    now: datetime,
+    error: str | None,
+    place: Placer,
+) -> Mapping[str, Any] | None:
+    """End the lease ``token`` names: the store's facts after, or None if the token is stale."""
+    row = await conn.fetchrow(read, token, now)
+    if row is None:
+        return None
+    facts = _ended_lease(row, error)
+    priority, ready, retry = place(facts)
+    outcome = (facts["last_completed_at"], facts["last_completed_kind"], facts["attempts"])
+    args = (*outcome, facts["last_error"], priority, ready, retry)
+    ended = await conn.fetchval(_END_SQL, row["id"], row["version"], *args)
+    if not ended:
+        raise _StoreChanged
+    return facts
 
 
 class PoolLeases:
-    """Leases on Postgres straight through asyncpg: the hot path of the fleet, where one
-    statement per call (its own transaction) replaces an ORM session per request."""
+    """Leases on Postgres straight through asyncpg: the hot path of the fleet, where a
+    statement or two per call, each its own transaction, replace an ORM session per request."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -716,16 +758,13 @@ class PoolLeases:
     async def release(
         self, token: str, now: datetime, error: str | None, place: Placer
     ) -> Mapping[str, Any] | None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if error is None:
-                row = await conn.fetchrow(_COMPLETE_SQL, token, now)
-            else:
-                row = await conn.fetchrow(_FAIL_SQL, token, now, error)
-            if row is None:
-                return None
-            priority, ready, retry = place(row)
-            await conn.execute(_PLACE_SQL, row["id"], priority, ready, retry)
-            return dict(row)
+        async with self.pool.acquire() as conn:
+            try:
+                return await _end(conn, _LIVE_SQL, token, now, error, place)
+            except _StoreChanged:
+                # Under the row lock nothing changes the store between the two statements.
+                async with conn.transaction():
+                    return await _end(conn, _LIVE_LOCKED_SQL, token, now, error, place)
 
     async def exists(self, token: str) -> bool:
         sql = "SELECT 1 FROM scheduling.stores WHERE lease_token = $1"
@@ -734,8 +773,17 @@ class PoolLeases:
 
 async def open_pool_leases(url: str, size: int) -> PoolLeases:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session)
     return PoolLeases(pool)
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Hand a connection back to the pool as it is.
+
+    The pool still rolls back a transaction left open; the full reset (advisory locks,
+    cursors, listeners, session settings) is a round trip per call, and the lease statements
+    use none of those.
+    """
 
 
 async def sync_slots(session: AsyncSession, caps: Mapping[str, int]) -> None:
@@ -823,16 +871,20 @@ async def refresh_probing(
 ) -> list[int]:
     """Decide whether new stores of ``company`` are probed first; ids of stores that changed.
 
-    Probing needs a fully scraped store to compare with. After ``trial`` stores were scraped
-    it goes on only while at least ``min_member_share`` of them ended up members: where
-    stores price independently (IGA), a probe never places a store and is pure cost."""
-    scraped_q = select(func.count()).where(S.company == company, S.last_scraped_at.is_not(None))
-    members_q = select(func.count()).where(
-        S.company == company, S.role == "member", S.last_scraped_at.is_not(None)
-    )
-    scraped = int((await session.execute(scraped_q)).scalar_one())
-    members = int((await session.execute(members_q)).scalar_one())
-    ready = scraped > 0 and (scraped < trial or members >= min_member_share * scraped)
+    Probing needs a fully scraped store to compare with. Once ``trial`` stores are decided
+    (a member, however it was scraped, or a store with a full scrape of its own) it goes on
+    only while at least ``min_member_share`` of them are members: where stores price
+    independently (IGA), a probe never places a store and is pure cost. A probe still
+    waiting for grouping is not decided either way."""
+    full = S.last_scraped_at.is_not(None)
+    member = S.role == "member"
+    counts = select(
+        func.count().filter(full),
+        func.count().filter(or_(member, full)),
+        func.count().filter(member),
+    ).where(S.company == company)
+    scraped, decided, members = (int(v) for v in (await session.execute(counts)).one())
+    ready = scraped > 0 and (decided < trial or members >= min_member_share * decided)
     result = await session.execute(
         update(stores)
         .where(S.company == company, S.company_ready.is_not(ready))

@@ -56,6 +56,8 @@ class Policy:
     probe_grace: timedelta = timedelta(hours=2)
     probe_trial: int = 10
     probe_min_member_share: float = 0.3
+    alone_refresh: timedelta | None = None  # None: as anchor_refresh
+    rollover_weekday: int | None = None
 
     @classmethod
     def from_settings(cls, settings: SchedulerSettings) -> Policy:
@@ -71,7 +73,21 @@ class Policy:
             probe_grace=timedelta(hours=settings.probe_grace_hours),
             probe_trial=settings.probe_trial_stores,
             probe_min_member_share=settings.probe_min_member_share,
+            alone_refresh=timedelta(hours=settings.alone_refresh_hours),
+            rollover_weekday=settings.price_rollover_weekday,
         )
+
+    def refresh_due(self, role: str, last_full: datetime) -> datetime:
+        """When an anchor (``role`` anchor) or a store alone is due its next full scrape:
+        after its refresh interval, or at the first weekly rollover after ``last_full``,
+        whichever comes first."""
+        interval = self.anchor_refresh
+        if role != "anchor" and self.alone_refresh is not None:
+            interval = self.alone_refresh
+        due = last_full + interval
+        if self.rollover_weekday is not None:
+            due = min(due, next_rollover(last_full, self.rollover_weekday))
+        return due
 
     def member_interval(self, confirmations: int) -> timedelta:
         # The exponent is bounded so a long-healthy member cannot overflow the timedelta.
@@ -159,7 +175,9 @@ def plan(facts: StoreFacts, policy: Policy) -> Plan | None:
         probe = policy.probe_new_stores and facts.company_ready
         return Plan(Tier.PROBE if probe else Tier.NEVER_SCRAPED, facts.discovered_at)
     if facts.role == "member":
-        basis = _latest(touched, facts.last_confirmed_at, facts.role_changed_at) or touched
+        # From the member's own last data or confirmation, not from group events: an
+        # anchor changing hands must not push every member's check back.
+        basis = _latest(touched, facts.last_confirmed_at) or touched
         interval = policy.member_interval(facts.consecutive_confirmations)
         return Plan(Tier.MEMBER_CHECK, basis + interval)
     full = facts.last_full_at
@@ -167,7 +185,15 @@ def plan(facts: StoreFacts, policy: Policy) -> Plan | None:
         # Alone with only probe data: a full scrape, unless grouping places the store in a
         # group meanwhile (it then becomes a member and is checked, not refreshed).
         return Plan(Tier.ANCHOR_REFRESH, touched + policy.probe_grace)
-    return Plan(Tier.ANCHOR_REFRESH, full + policy.anchor_refresh)
+    return Plan(Tier.ANCHOR_REFRESH, policy.refresh_due(facts.role, full))
+
+
+def next_rollover(after: datetime, weekday: int) -> datetime:
+    """The first midnight (on the clock's timezone) starting ``weekday`` strictly after
+    ``after``."""
+    midnight = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = (weekday - midnight.weekday()) % 7 or 7
+    return midnight + timedelta(days=days)
 
 
 def _satisfied(facts: StoreFacts, requested: datetime) -> bool:

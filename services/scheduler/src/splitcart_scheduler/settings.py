@@ -12,6 +12,13 @@ class SchedulerSettings(CommonSettings):
     """Everything the scheduler service reads from the environment."""
 
     anchor_refresh_hours: float = Field(24.0, ge=0)
+    # A store alone in its group stands for itself only: its full scrape buys one store's
+    # accuracy, an anchor's buys its whole group's. Longer than ``anchor_refresh`` trades
+    # some of that store's accuracy for requests.
+    alone_refresh_hours: float = Field(24.0, ge=0)
+    # The weekday (0 = Monday) the chains' weekly specials roll over: every anchor and
+    # store alone whose last full scrape predates the latest rollover is due at once.
+    price_rollover_weekday: int | None = Field(2, ge=0, le=6)
     member_check_days: float = Field(7.0, ge=0)
     member_check_max_days: float = Field(28.0, ge=0)
     lease_ttl_seconds: float = Field(300.0, gt=0)
