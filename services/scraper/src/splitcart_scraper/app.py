@@ -43,6 +43,7 @@ async def setup(runtime: Runtime) -> None:
                 idle_seconds=settings.scraper_idle_seconds,
                 shutdown_grace_seconds=settings.scraper_shutdown_grace_seconds,
                 spot_fraction=settings.scraper_spot_fraction,
+                spot_min_products=settings.scraper_spot_min_products,
             ),
             runtime.client(settings.scheduler_url),
             runtime.bus,

@@ -19,6 +19,9 @@ class ScraperSettings(CommonSettings):
     scraper_heartbeat_seconds: float = Field(default=60.0, gt=0)
     scraper_idle_seconds: float = Field(default=1.0, gt=0)
     scraper_spot_fraction: float = Field(default=0.1, gt=0, le=1)
+    # A spot check goes on past its bucket until it holds this many products (enough for
+    # the grouper's ``min_shared``).
+    scraper_spot_min_products: int = Field(default=150, ge=0)
     scraper_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     # Store-locator sweeps: at start-up and then every interval (on the shared clock).
     scraper_discovery: bool = True

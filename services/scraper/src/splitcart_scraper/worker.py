@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,14 @@ class Lease:
         )
 
 
+def rotation_of(lease: Lease) -> int:
+    """The spot bucket to check: the store's own count of spot checks, offset by a stable
+    hash of the store, so the stores checked on one day sample different categories (a
+    shared bucket would make one store's locally priced lines look like every store's)."""
+    key = f"{lease.store.company}:{lease.store.store_id}".encode()
+    return lease.spot_rotation + zlib.crc32(key)
+
+
 class LeaseLost(Exception):
     """The scheduler no longer recognises our lease (expired and reclaimed)."""
 
@@ -74,6 +83,7 @@ class WorkerConfig:
     outage_backoff_cap: float = 60.0
     shutdown_grace_seconds: float = 20.0
     spot_fraction: float = 0.1
+    spot_min_products: int = 150
 
 
 class ScraperWorker:
@@ -178,7 +188,11 @@ class ScraperWorker:
         adapter = self.adapters[lease.store.company]
         kind: ScrapeKind = "spot" if lease.kind == "spot" else "full"
         result = await adapter.scrape(
-            lease.store, kind, rotation=lease.spot_rotation, spot_fraction=self.config.spot_fraction
+            lease.store,
+            kind,
+            rotation=rotation_of(lease),
+            spot_fraction=self.config.spot_fraction,
+            spot_min_products=self.config.spot_min_products,
         )
         RETAILER_REQUESTS.labels(lease.store.company).inc(result.requests_made)
         self._account(lease, result)

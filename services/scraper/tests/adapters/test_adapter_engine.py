@@ -209,3 +209,34 @@ def test_every_parser_emits_exactly_the_normalised_product_fields_in_order() -> 
     for company, page in pages.items():
         product = PARSERS[company](page).products[0]  # type: ignore[index]
         assert tuple(product) == PRODUCT_FIELDS, company
+
+
+def _spread_catalogue(categories: int = 20, per_category: int = 6) -> dict[str, list[str]]:
+    return {f"c{i:02d}": [f"c{i:02d}-{j}" for j in range(per_category)] for i in range(categories)}
+
+
+async def test_a_spot_check_with_enough_products_pages_one_bucket_only() -> None:
+    retailer = ScriptedRetailer(_spread_catalogue())
+    result = await retailer.scrape(STORE, "spot", rotation=4, spot_min_products=6)
+    assert len(result.categories_scraped) == 2  # 20 categories in 10 buckets
+    assert len(result.products) == 12
+
+
+async def test_a_small_spot_check_goes_on_into_the_next_buckets_until_it_can_decide() -> None:
+    retailer = ScriptedRetailer(_spread_catalogue())
+    result = await retailer.scrape(STORE, "spot", rotation=4, spot_min_products=40)
+    assert len(result.products) == 48  # four buckets of 12: the first to reach 40
+    expected = [c.key for r in range(4, 8) for c in spot_sample(_categories(retailer), r, 0.1)]
+    assert result.categories_scraped == expected
+    assert len(set(result.categories_scraped)) == len(result.categories_scraped)
+
+
+async def test_a_spot_check_asking_more_than_the_catalogue_holds_stops_at_the_whole() -> None:
+    retailer = ScriptedRetailer(_spread_catalogue())
+    result = await retailer.scrape(STORE, "spot", rotation=0, spot_min_products=10_000)
+    assert len(result.products) == 120
+    assert sum(retailer.requested.values()) == 40  # every page once, none twice
+
+
+def _categories(retailer: ScriptedRetailer) -> list[Category]:
+    return [Category(key, key, len(skus)) for key, skus in retailer.catalogue.items()]

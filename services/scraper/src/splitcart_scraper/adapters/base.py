@@ -50,6 +50,9 @@ Product = dict[str, Any]
 # reported truncated (complete=False); ingest then refuses to delist from it.
 COMPLETENESS_THRESHOLD = 0.98
 DEFAULT_SPOT_FRACTION = 0.1
+# A health check needs enough shared products to decide (SPEC ``min_shared``, 100): a spot
+# check whose bucket holds fewer products than this goes on into the next buckets.
+DEFAULT_SPOT_MIN_PRODUCTS = 150
 # A page that comes back short, from another store or not as JSON is asked for again this
 # many times in all: such faults are usually transient, and a retry beats a lost scrape.
 PAGE_ATTEMPTS = 3
@@ -178,6 +181,7 @@ class RetailerAdapter(Protocol):
         *,
         rotation: int = 0,
         spot_fraction: float = DEFAULT_SPOT_FRACTION,
+        spot_min_products: int = DEFAULT_SPOT_MIN_PRODUCTS,
         on_progress: ProgressCallback | None = None,
     ) -> ScrapeResult: ...
 
@@ -190,7 +194,7 @@ def spot_sample(categories: Sequence[Category], rotation: int, fraction: float) 
     cycle through every bucket, so every category is checked within a cycle."""
     if not categories:
         return []
-    buckets = max(1, min(len(categories), round(1 / fraction) if fraction > 0 else 1))
+    buckets = spot_bucket_count(categories, fraction)
     loads = [0] * buckets
     members: list[list[Category]] = [[] for _ in range(buckets)]
     # Largest first into the lightest bucket: balanced and independent of input order.
@@ -200,6 +204,13 @@ def spot_sample(categories: Sequence[Category], rotation: int, fraction: float) 
         members[target].append(category)
     chosen = members[rotation % buckets]
     return sorted(chosen, key=lambda c: c.key)
+
+
+def spot_bucket_count(categories: Sequence[Category], fraction: float) -> int:
+    """How many buckets :func:`spot_sample` cycles through."""
+    if not categories:
+        return 0
+    return max(1, min(len(categories), round(1 / fraction) if fraction > 0 else 1))
 
 
 def _pages_hint(category: Category) -> int:
@@ -330,8 +341,12 @@ class CatalogueAdapter(ABC):
         *,
         rotation: int = 0,
         spot_fraction: float = DEFAULT_SPOT_FRACTION,
+        spot_min_products: int = DEFAULT_SPOT_MIN_PRODUCTS,
         on_progress: ProgressCallback | None = None,
     ) -> ScrapeResult:
+        """One full scrape or spot check. A spot check pages the bucket ``rotation`` names
+        and, while it holds fewer than ``spot_min_products`` products, the buckets after
+        it (a small catalogue's tenth cannot decide a health check)."""
         session = await self.open_session(store)
         tree = await self.categories(session, store, kind)
         chosen = tree if kind == "full" else spot_sample(tree, rotation, spot_fraction)
@@ -348,7 +363,24 @@ class CatalogueAdapter(ABC):
             await pager.page_category(category, done)
             if tally.stopped:
                 break
+        if kind == "spot":
+            await self._widen_spot(pager, tree, rotation, spot_fraction, spot_min_products)
         return self._result(store, kind, session, tally)
+
+    async def _widen_spot(
+        self, pager: _Pager, tree: list[Category], rotation: int, fraction: float, minimum: int
+    ) -> None:
+        tally, done = pager.tally, set(pager.tally.categories)
+        for step in range(1, spot_bucket_count(tree, fraction)):
+            if tally.stopped or len(tally.products) >= minimum:
+                return
+            for category in spot_sample(tree, rotation + step, fraction):
+                if category.key in done:
+                    continue
+                done.add(category.key)
+                await pager.page_category(category, len(done) - 1)
+                if tally.stopped:
+                    return
 
     def _result(
         self, store: StoreTarget, kind: ScrapeKind, session: RetailerSession, tally: _Tally

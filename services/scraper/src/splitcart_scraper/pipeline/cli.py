@@ -87,6 +87,10 @@ def simulate(
         float, typer.Option(help="share of stores compared with the truth daily")
     ] = 0.25,
     out: Annotated[Path, typer.Option()] = Path("var/simulation"),
+    alone_refresh_hours: Annotated[
+        float,
+        typer.Option(help="refresh interval of stores alone in their group (anchors: 24 h)"),
+    ] = 24.0,
 ) -> None:
     """Run the pipeline over simulated days; write report.json and chart.png."""
     config = SimulationConfig(
@@ -98,6 +102,7 @@ def simulate(
         step_hours=step_hours,
         accuracy_sample=accuracy_sample,
         out_dir=out,
+        alone_refresh_hours=alone_refresh_hours,
     )
     report = _execute(config, live=console.is_terminal)
     (out / "report.json").write_text(json.dumps(report, indent=2))

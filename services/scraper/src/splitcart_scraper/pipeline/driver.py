@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -53,6 +54,9 @@ class SimulationConfig:
     accuracy_sample: float = 0.25
     max_step_seconds: float = 900.0
     scraper_concurrency: int = 8
+    # How often a store alone in its group is refreshed (the scheduler's
+    # ``alone_refresh_hours``; 24 is the SPEC's anchor refresh).
+    alone_refresh_hours: float = 24.0
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     postgres_admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -165,7 +169,12 @@ class Stack:
             # True Overlap needs enough shared products to decide; small simulated catalogues
             # (Aldi at product scale 0.02 lists ~50 products) lower the SPEC's 100 in step.
             "SPLITCART_MIN_SHARED": str(min_shared_for(cfg.product_scale)),
+            # ... and a spot check pages on until it can decide one.
+            "SPLITCART_SCRAPER_SPOT_MIN_PRODUCTS": str(
+                math.ceil(1.5 * min_shared_for(cfg.product_scale))
+            ),
             "SPLITCART_VAR_DIR": str(out),
+            "SPLITCART_ALONE_REFRESH_HOURS": str(cfg.alone_refresh_hours),
         }
         if cfg.distributed:
             env["SPLITCART_DATABASE_URL"] = self._create_pg_database()
@@ -411,7 +420,19 @@ class Simulation:
             settled_pairs += _pairs_apart(settled, group_of, zone_of)
         return counts, false_pairs, missed_pairs, pending_rogues, settled_pairs
 
-    async def groups_of(self, chain: str) -> dict[str, str]:
+    async def groups_of(self, chain: str, attempts: int = 5) -> dict[str, str]:
+        """Store -> group id. A grouping round may fold a listed group away before its
+        members are read: the listing is then read again, for one consistent picture."""
+        for _ in range(attempts - 1):
+            try:
+                return await self._groups_of(chain)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 404:
+                    raise
+                await asyncio.sleep(0.5)
+        return await self._groups_of(chain)
+
+    async def _groups_of(self, chain: str) -> dict[str, str]:
         body = await self.service("grouper", "/v1/groups", company=chain, limit=100000)
         groups = body["groups"] if isinstance(body, dict) else body
         out: dict[str, str] = {}
