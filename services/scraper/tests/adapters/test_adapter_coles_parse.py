@@ -129,3 +129,18 @@ def test_store_and_product_ids_are_spelled_the_way_coles_wants() -> None:
     assert product_slug("https://www.coles.com.au/product/queen-victoria-tea-3984766") == (
         "queen-victoria-tea-3984766"
     )
+
+
+def test_spot_checks_sample_subcategories_only_where_they_fill_a_page() -> None:
+    from splitcart_scraper.adapters.coles import menu_categories
+
+    def item(
+        token: str, count: int, children: list[dict[str, object]] | None = None
+    ) -> dict[str, object]:
+        return {"seoToken": token, "name": token, "productCount": count, "childItems": children}
+
+    big = item("pantry", 200, [item("tins", 100), item("pasta", 100)])
+    small = item("deli", 40, [item("cheese", 20), item("olives", 20)])
+    spot = menu_categories([big, small], "spot", page_size=48)
+    assert [c.key for c in spot] == ["pantry/tins", "pantry/pasta", "deli"]
+    assert [c.key for c in menu_categories([big, small], "full")] == ["pantry", "deli"]

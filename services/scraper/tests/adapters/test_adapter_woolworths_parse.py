@@ -175,3 +175,9 @@ def test_a_department_over_the_row_cap_is_paged_by_its_children() -> None:
     small = _node("1-SMALL", "Bakery", 900, [_node("1_C", "Bread", 900)])
     assert [n["NodeId"] for n in full_nodes([big, small])] == ["1_A", "1_B", "1-SMALL"]
     assert [n["NodeId"] for n in spot_nodes([big, small])] == ["1_A", "1_B", "1_C"]
+
+
+def test_a_spot_check_keeps_a_department_whose_children_hold_less_than_a_page_each() -> None:
+    tiny = _node("1-T", "Deli", 60, [_node("1_D", "Cheese", 30), _node("1_E", "Olives", 30)])
+    roomy = _node("1-R", "Dairy", 80, [_node("1_F", "Milk", 40), _node("1_G", "Yoghurt", 40)])
+    assert [n["NodeId"] for n in spot_nodes([tiny, roomy], page_size=36)] == ["1-T", "1_F", "1_G"]

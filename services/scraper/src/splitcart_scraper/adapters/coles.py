@@ -213,12 +213,19 @@ def parse_menu(data: Any) -> list[dict[str, Any]]:
     return [item for item in items if item.get("subType", "CORE") == "CORE"]
 
 
-def menu_categories(items: list[dict[str, Any]], kind: ScrapeKind) -> list[Category]:
+def menu_categories(
+    items: list[dict[str, Any]], kind: ScrapeKind, page_size: int = 48
+) -> list[Category]:
+    """Full scrapes page the top categories; spot checks their children where those hold
+    a page of products each on average (finer than that, a request buys a handful of
+    products and a spot check costs as much as a full scrape)."""
     if kind == "full":
         return [Category(i["seoToken"], i["name"], _count(i)) for i in items]
     categories = []
     for item in items:
         children = [c for c in item.get("childItems") or [] if type(c) is dict]
+        if children and (_count(item) or 0) < page_size * len(children):
+            children = []
         if not children:
             categories.append(Category(item["seoToken"], item["name"], _count(item)))
         for child in children:
@@ -401,7 +408,7 @@ class ColesAdapter(CatalogueAdapter):
     ) -> list[Category]:
         variables = {"storeId": numeric_store_id(store.store_id).zfill(4)}
         data = await self._graphql(session, "GetShopProductsMenu", _MENU_QUERY, variables)
-        return menu_categories(parse_menu(data), kind)
+        return menu_categories(parse_menu(data), kind, self.page_size)
 
     async def fetch_page(
         self, session: RetailerSession, store: StoreTarget, category: Category, index: int

@@ -201,9 +201,16 @@ def full_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return chosen
 
 
-def spot_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Second-level nodes (finer than departments, so a sample of them is small)."""
-    return [child for node in nodes for child in (_children(node) or [node])]
+def spot_nodes(nodes: list[dict[str, Any]], page_size: int = 36) -> list[dict[str, Any]]:
+    """Second-level nodes (finer than departments, so a sample of them is small), where
+    they hold a page of products each on average: finer nodes than that cost a request
+    for a handful of products, and a spot check would cost as much as a full scrape."""
+    chosen: list[dict[str, Any]] = []
+    for node in nodes:
+        children = _children(node)
+        fine = children and _count(node) >= page_size * len(children)
+        chosen.extend(children if fine else [node])
+    return chosen
 
 
 def _children(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -323,7 +330,7 @@ class WoolworthsAdapter(CatalogueAdapter):
             session, "GET", "/apis/ui/PiesCategoriesWithSpecials", "category tree"
         )
         nodes = parse_category_tree(data)
-        chosen = full_nodes(nodes) if kind == "full" else spot_nodes(nodes)
+        chosen = full_nodes(nodes) if kind == "full" else spot_nodes(nodes, self.page_size)
         return [Category(n["NodeId"], n["Description"], _count(n)) for n in chosen]
 
     async def fetch_page(
