@@ -147,6 +147,9 @@ async def store_price_rows(session: AsyncSession, store_pks: Sequence[int]) -> P
     return np.concatenate(parts) if parts else _as_array([])
 
 
+_PRODUCT_DETAILS = (products.c.sku, products.c.name, products.c.brand, products.c.size)
+
+
 async def current_price_details(
     session: AsyncSession, store_pk: int, oldest: datetime
 ) -> list[Row]:
@@ -154,10 +157,7 @@ async def current_price_details(
     query = (
         select(
             current_prices.c.product_id,
-            products.c.sku,
-            products.c.name,
-            products.c.brand,
-            products.c.size,
+            *_PRODUCT_DETAILS,
             current_prices.c.price_cents,
             current_prices.c.was_price_cents,
             current_prices.c.unit_price_cents,
@@ -198,10 +198,7 @@ async def last_prices_while_available(
     query = (
         select(
             current_prices.c.product_id,
-            products.c.sku,
-            products.c.name,
-            products.c.brand,
-            products.c.size,
+            *_PRODUCT_DETAILS,
             h.c.price_cents,
             h.c.was_price_cents,
             h.c.unit_price_cents,

@@ -199,7 +199,7 @@ class _Round:
         return sorted((self.state.groups[g] for g in ids), key=lambda g: g.anchor)
 
     def check_group(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> None:
-        self.forget_expired_waits(group)
+        self.update_waits(group, fresh)
         checked = self.to_check(group, fresh)
         if not checked:
             return
@@ -247,23 +247,24 @@ class _Round:
         self.state.tie_breaks[member] = member
         self.out.append(RescrapeRequested(member, "tie_break", group.id))
 
-    def forget_expired_waits(self, group: Group) -> None:
-        """A member whose doubted data is no longer current has nothing left to settle: it
-        waits no more (its next check or the pending rescrape decides afresh)."""
+    def update_waits(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> None:
+        """A member whose doubted data is no longer current has nothing left to settle and
+        waits no more (its next check or the pending rescrape decides afresh); a member
+        that was verifying its own doubted spot check and now arrives with its whole
+        catalogue is judged afresh on it."""
+        waiting = self.state.tie_breaks
         for m in group.members:
-            if m in self.state.tie_breaks and not self.current(m):
-                del self.state.tie_breaks[m]
+            if m not in waiting:
+                continue
+            if not self.current(m) or (waiting[m] == m and fresh.get(m) == "full"):
+                del waiting[m]
 
     def to_check(self, group: Group, fresh: Mapping[str, ScrapeKind]) -> list[str]:
         """Fresh members with current prices, plus members awaiting a tie-breaker when their
         tie-breaker or any other member of the group arrived in this batch (any member's
-        fresh data can break the tie). A member that was verifying its own doubted spot
-        check and now arrives with its whole catalogue is judged afresh on it."""
+        fresh data can break the tie)."""
         waiting = self.state.tie_breaks
         others_fresh = any(m in fresh for m in group.members)
-        for m in group.members:
-            if waiting.get(m) == m and fresh.get(m) == "full":
-                del waiting[m]
 
         def due(m: str) -> bool:
             asked = waiting.get(m)
