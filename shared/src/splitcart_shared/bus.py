@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
+from splitcart_shared.amqp_frames import OutgoingMessage, publish_batch
 from splitcart_shared.clock import clock
 from splitcart_shared.db import Database
 from splitcart_shared.events import Envelope, Payload
@@ -415,10 +416,11 @@ class RabbitBus:
         )
 
     async def publish_raw(self, messages: Sequence[RawEvent]) -> list[Exception | None]:
-        """Publish concurrently (confirms are pipelined); one result per message.
+        """Publish the batch as one write and await every confirm; one result per message.
 
-        Goes through the robust channel's current aiormq channel: a third of the CPU of
-        building aio-pika ``Message`` objects, with the same confirms and mandatory flag.
+        Goes through the robust channel's current aiormq channel with frames encoded in
+        :mod:`splitcart_shared.amqp_frames` (persistent, mandatory, confirmed), a fraction
+        of the CPU of one ``basic_publish`` per message.
         """
         if self._pub_channel is None:
             await self.start()
@@ -433,28 +435,18 @@ class RabbitBus:
         except TimeoutError:
             error = ConnectionError("broker channel not available")
             return [error for _ in messages]
-        # The concrete channel: ``wait=False`` skips a drain future per message (the
-        # confirm is still awaited).
         channel = cast(aiormq.Channel, underlay)
-        coros = [
-            channel.basic_publish(
-                m.body,
-                wait=False,
-                exchange=self.exchange_name,
-                routing_key=m.event_type,
-                mandatory=True,
-                properties=spec.Basic.Properties(
-                    message_id=m.event_id,
-                    message_type=m.event_type,
-                    content_type="application/json",
-                    delivery_mode=2,
-                ),
+        try:
+            futures = await publish_batch(
+                channel,
+                self.exchange_name,
+                [OutgoingMessage(m.event_id, m.event_type, m.body) for m in messages],
             )
-            for m in messages
-        ]
+        except (ConnectionError, aiormq.exceptions.AMQPError) as exc:
+            return [ConnectionError(f"publish failed: {exc}") for _ in messages]
         try:
             raw = await asyncio.wait_for(
-                asyncio.gather(*coros, return_exceptions=True), self.confirm_timeout
+                asyncio.gather(*futures, return_exceptions=True), self.confirm_timeout
             )
         except TimeoutError:
             error = ConnectionError(f"no publisher confirm within {self.confirm_timeout}s")
