@@ -240,3 +240,16 @@ async def test_a_spot_check_asking_more_than_the_catalogue_holds_stops_at_the_wh
 
 def _categories(retailer: ScriptedRetailer) -> list[Category]:
     return [Category(key, key, len(skus)) for key, skus in retailer.catalogue.items()]
+
+
+async def test_a_chain_sampling_first_pages_reads_one_page_per_category_and_is_complete() -> None:
+    retailer = ScriptedRetailer(_spread_catalogue(per_category=7))  # three pages each
+    retailer.spot_pages = 1
+    result = await retailer.scrape(STORE, "spot", rotation=4, spot_min_products=12)
+    assert result.complete, result.incomplete_reason
+    assert set(retailer.requested) == {(key, 0) for key in result.categories_scraped}
+    assert len(result.products) == 3 * len(result.categories_scraped) >= 12
+    assert result.expected_count == len(result.products)
+    # A full scrape still reads every page.
+    full = await ScriptedRetailer(_spread_catalogue(per_category=7)).scrape(STORE, "full")
+    assert len(full.products) == 140 and full.complete

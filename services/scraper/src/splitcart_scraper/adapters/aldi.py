@@ -175,10 +175,10 @@ def _check_node(node: Any, path: str) -> None:
 
 
 def tree_categories(nodes: list[dict[str, Any]], kind: ScrapeKind) -> list[Category]:
-    """Full scrapes page the top categories (a key lists everything below it); spot
-    checks their children, a finer grain to sample from."""
-    if kind == "spot":
-        nodes = [child for node in nodes for child in (node.get("children") or [node])]
+    """The top categories (a key lists everything below it), for full scrapes and spot
+    checks alike: the tree gives no counts to choose a finer grain by, and a spot check
+    pages only the first page of each category it samples (``spot_pages``), so every
+    request it makes returns a full page however large or small the catalogue is."""
     return [Category(n["key"], n["name"]) for n in nodes]
 
 
@@ -234,6 +234,7 @@ class AldiAdapter(CatalogueAdapter):
 
     company = "aldi"
     page_size = 30
+    spot_pages = 1
 
     def __init__(self, http: RetailerHttp, grid_step: float = 1.0) -> None:
         super().__init__(http)

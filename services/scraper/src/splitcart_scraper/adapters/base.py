@@ -292,6 +292,9 @@ class CatalogueAdapter(ABC):
 
     company: Company
     page_size: int
+    # Pages a spot check reads of each category it samples (None: all of them). Chains whose
+    # trees give no counts sample their full-scrape categories by their first pages.
+    spot_pages: int | None = None
 
     def __init__(self, http: RetailerHttp) -> None:
         self.http = http
@@ -359,6 +362,7 @@ class CatalogueAdapter(ABC):
         )
         tally = _Tally()
         pager = _Pager(self, session, store, tally, on_progress, len(chosen))
+        pager.max_pages = self.spot_pages if kind == "spot" else None
         for done, category in enumerate(chosen):
             await pager.page_category(category, done)
             if tally.stopped:
@@ -438,6 +442,7 @@ class _Pager:
         self.tally = tally
         self.on_progress = on_progress
         self.categories_total = categories_total
+        self.max_pages: int | None = None
 
     async def page_category(self, category: Category, done: int) -> None:
         self.tally.categories.append(category.key)
@@ -449,7 +454,12 @@ class _Pager:
             if index == 0:
                 # The retailer's own total decides the page count, never an empty page.
                 pages = math.ceil(page.total / self.adapter.page_size)
-                self.tally.expected += page.total
+                expected = page.total
+                if self.max_pages is not None and pages > self.max_pages:
+                    # A sample of the category: what its first pages promise is expected.
+                    pages = self.max_pages
+                    expected = pages * self.adapter.page_size
+                self.tally.expected += expected
             skus = frozenset(p["sku"] for p in page.products)
             if index > 0 and skus and skus == previous:
                 # IGA repeats its last page instead of ending: its total overstated it.

@@ -177,12 +177,11 @@ def _check_node(node: Any, path: str) -> None:
 
 
 def hierarchy_categories(departments: list[dict[str, Any]], kind: ScrapeKind) -> list[Category]:
-    """Full scrapes page departments (a node lists everything below it); spot checks
-    their categories, a finer grain to sample from."""
-    nodes = departments
-    if kind == "spot":
-        nodes = [child for node in departments for child in (node["children"] or [node])]
-    return [Category(n["identifier"], n["displayName"]) for n in nodes]
+    """Departments (a node lists everything below it), for full scrapes and spot checks
+    alike: the hierarchy gives no counts to choose a finer grain by, and a spot check
+    pages only the first page of each department it samples (``spot_pages``), so every
+    request it makes returns a full page however large or small the catalogue is."""
+    return [Category(n["identifier"], n["displayName"]) for n in departments]
 
 
 def parse_locator(body: str) -> list[StoreRecord]:
@@ -231,6 +230,7 @@ class IgaAdapter(CatalogueAdapter):
 
     company = "iga"
     page_size = 36
+    spot_pages = 1
 
     def __init__(self, http: RetailerHttp, locator_url: str) -> None:
         super().__init__(http)
