@@ -399,3 +399,74 @@ async def test_a_product_the_anchor_cannot_sell_today_is_inferred_at_its_last_pr
         "A",
     )
     assert body["total"] == 200
+
+
+async def _anchor_prices_one_line_itself(
+    api: Api, sim_clock: SimulatedClock, witnesses: int
+) -> Any:
+    """Four stores price alike; then the anchor re-prices product 7 itself and
+    ``witnesses`` members are seen again at the group's price. Returns (base, local price,
+    anchor, the member never seen again, the members seen again)."""
+    from datetime import timedelta
+
+    from splitcart_ingest import models as catalog
+    from sqlalchemy import insert
+
+    w = api.world
+    base = w.base_prices()
+    stores = ["A", "B", "D", "E"]
+    for store in stores:
+        await w.ingest(store, base)
+    await api.round()
+    anchor = (await api.client.get("/v1/stores/coles/B/group")).json()["anchor_store_id"]
+    members = [s for s in stores if s != anchor]
+    first = clock.now()
+    sim_clock.advance(timedelta(hours=1))
+    local = base.copy()
+    local[7] += 50
+    await w.ingest(anchor, local)
+    pk, product = w.catalog.stores["coles", anchor], w.catalog.products["coles"][7]
+    async with w.catalog.db.transaction() as s:
+        for cents, since in ((base[7], first), (local[7], clock.now())):
+            await s.execute(
+                insert(catalog.price_history).values(
+                    store_pk=pk,
+                    product_id=product,
+                    price_cents=int(cents),
+                    on_special=False,
+                    available=True,
+                    valid_from=since,
+                    last_seen=since,
+                )
+            )
+    sim_clock.advance(timedelta(hours=1))
+    seen_again = members[:witnesses]
+    for store in seen_again:
+        await w.ingest(store, base)
+    return base, local, anchor, members[-1], seen_again
+
+
+async def test_members_take_the_groups_price_where_the_anchor_prices_a_line_itself(
+    api: Api, sim_clock: SimulatedClock
+) -> None:
+    base, _, anchor, member, seen_again = await _anchor_prices_one_line_itself(api, sim_clock, 2)
+
+    body = (await api.client.get(f"/v1/stores/coles/{member}/prices")).json()
+
+    assert body["anchor_store_id"] == anchor
+    line = body["prices"][7]
+    assert (line["price_cents"], line["source"]) == (int(base[7]), "inferred_group")
+    assert line["from_store_id"] == min(seen_again)  # the latest member seen at that price
+    other = body["prices"][8]
+    assert (other["price_cents"], other["from_store_id"]) == (int(base[8]), anchor)
+
+
+async def test_one_member_against_the_anchor_does_not_overrule_it(
+    api: Api, sim_clock: SimulatedClock
+) -> None:
+    _, local, anchor, member, _ = await _anchor_prices_one_line_itself(api, sim_clock, 1)
+
+    body = (await api.client.get(f"/v1/stores/coles/{member}/prices")).json()
+
+    line = body["prices"][7]
+    assert (line["price_cents"], line["from_store_id"]) == (int(local[7]), anchor)

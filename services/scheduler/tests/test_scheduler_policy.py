@@ -69,6 +69,16 @@ def test_a_rescrape_is_satisfied_by_a_full_scrape_completed_after_it() -> None:
     assert planned is not None and planned.tier is Tier.ANCHOR_REFRESH
 
 
+def test_a_rescrape_is_satisfied_by_a_full_scrape_of_the_moment_it_was_asked_at() -> None:
+    # Ingest refuses a second scrape of one moment as stale: asking again would loop.
+    same = facts(rescrape_requested_at=T0, last_scraped_at=T0, role="anchor")
+    planned = plan(same, POLICY)
+    assert planned is not None and planned.tier is Tier.ANCHOR_REFRESH
+    earlier = facts(rescrape_requested_at=T0, last_scraped_at=T0 - DAY, role="anchor")
+    planned = plan(earlier, POLICY)
+    assert planned is not None and planned.tier is Tier.RESCRAPE
+
+
 def test_a_spot_check_does_not_satisfy_a_rescrape() -> None:
     spot = facts(rescrape_requested_at=T0, last_completed_at=T0 + DAY, last_completed_kind="spot")
     planned = plan(spot, POLICY)

@@ -72,6 +72,7 @@ current_prices = Table(
     Column("on_special", Boolean, nullable=False),
     Column("available", Boolean, nullable=False),
     Column("observed_at", TIMESTAMP, nullable=False),  # read through observed_at() below
+    Column("valid_from", TIMESTAMP, nullable=False),  # since when the price has stood
     Column("delisted", Boolean, nullable=False),
     schema=SCHEMA,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from splitcart_shared.clock import utc
+from splitcart_shared.clock import clock, utc
 from splitcart_shared.errors import DomainError, NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,6 +118,8 @@ async def effective_prices(
     inherited = (
         await _anchor_rows(session, company, anchor_id, oldest) if anchor_id != store_id else []
     )
+    if inherited and group is not None:
+        inherited = await _without_anchor_lines(session, company, group["id"], anchor_id, inherited)
     items = _effective(own, inherited, store_id, anchor_id)
     direct = sum(p.source == "direct_scrape" for p in items)
     return EffectivePricePage(
@@ -149,11 +151,71 @@ async def _anchor_rows(
     return rows
 
 
+# Member observations this recent can show that the anchor prices a product itself.
+WITNESS_WINDOW = timedelta(days=14)
+# At least this many members, and more of them than agree with the anchor.
+MIN_WITNESSES = 2
+
+
+async def _without_anchor_lines(
+    session: AsyncSession, company: str, group_id: str, anchor_id: str, inherited: list[Row]
+) -> list[Row]:
+    """The anchor's rows, except products the anchor prices itself (a store's own fresh
+    lines): where most members seen pricing a product priced it alike but not as the
+    anchor did at that moment, the members' price stands for the group, taken from the
+    latest member seen at it. Inheriting the anchor's own price there would be wrong for
+    every member."""
+    members = await repository.group_store_pks(session, company, group_id, [anchor_id])
+    anchor = await repository.catalog_store(session, company, anchor_id)
+    if not members or anchor is None:
+        return inherited
+    since = clock.now() - WITNESS_WINDOW
+    tallies = await repository.member_prices_against_anchor(session, anchor["id"], members, since)
+    lines = anchor_lines(tallies)
+    if not lines:
+        return inherited
+    replacements = {
+        r["product_id"]: r
+        for r in await repository.latest_member_rows(session, members, lines, since)
+    }
+    return [replacements.get(r["product_id"], r) for r in inherited]
+
+
+def anchor_lines(tallies: list[Row]) -> dict[int, int]:
+    """``product_id: the members' price`` for the products the anchor prices itself.
+
+    ``tallies``: per (product, member price, anchor price at the member's moment), how many
+    members. A product qualifies when the members disagreeing with the anchor are at least
+    ``MIN_WITNESSES``, agree among themselves, and outnumber the members agreeing with it.
+    """
+    by_product: dict[int, list[Row]] = {}
+    for row in tallies:
+        by_product.setdefault(int(row["product_id"]), []).append(row)
+    lines: dict[int, int] = {}
+    for product, rows in by_product.items():
+        agree = sum(int(r["stores"]) for r in rows if r["price_cents"] == r["anchor_cents"])
+        rivals: dict[int, int] = {}
+        for r in rows:
+            if r["price_cents"] != r["anchor_cents"]:
+                rivals[int(r["price_cents"])] = rivals.get(int(r["price_cents"]), 0) + int(
+                    r["stores"]
+                )
+        if not rivals:
+            continue
+        price, count = max(rivals.items(), key=lambda item: (item[1], -item[0]))
+        if count >= MIN_WITNESSES and count > agree and count > sum(rivals.values()) - count:
+            lines[product] = price
+    return lines
+
+
 def _effective(
     own: list[Row], inherited: list[Row], store_id: str, anchor_id: str
 ) -> list[EffectivePrice]:
     """Merge by product; on equal observation times the store's own price wins."""
-    chosen = {r["product_id"]: _price(r, "inferred_group", anchor_id) for r in inherited}
+    chosen = {
+        r["product_id"]: _price(r, "inferred_group", r.get("store_id") or anchor_id)
+        for r in inherited
+    }
     seen = {r["product_id"]: r["observed_at"] for r in inherited}
     for r in own:
         if r["product_id"] not in seen or r["observed_at"] >= seen[r["product_id"]]:

@@ -228,6 +228,118 @@ async def last_prices_while_available(
     return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
 
 
+async def member_prices_against_anchor(
+    session: AsyncSession, anchor_pk: int, member_pks: Sequence[int], since: datetime
+) -> list[Row]:
+    """How the group's members were seen pricing the anchor's products, each observation
+    set against the anchor's own price at that moment (its price history): per (product,
+    member price, anchor price then), how many members and when last. Observations older
+    than ``since`` and moments the anchor had no price for do not count."""
+    if not member_pks:
+        return []
+    h = price_history
+    seen = observed_at()
+    then = (
+        select(func.max(h.c.valid_from))
+        .where(
+            h.c.store_pk == anchor_pk,
+            h.c.product_id == current_prices.c.product_id,
+            h.c.valid_from <= seen,
+        )
+        .correlate(current_prices, stores)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            current_prices.c.product_id,
+            current_prices.c.price_cents,
+            h.c.price_cents.label("anchor_cents"),
+            func.count().label("stores"),
+            func.max(seen).label("observed_at"),
+        )
+        .select_from(current_prices)
+        .join(stores, stores.c.id == current_prices.c.store_pk)
+        .join(
+            h,
+            and_(
+                h.c.store_pk == anchor_pk,
+                h.c.product_id == current_prices.c.product_id,
+                h.c.valid_from == then,
+            ),
+        )
+        .where(
+            current_prices.c.store_pk.in_(list(member_pks)),
+            current_prices.c.delisted.is_(False),
+            current_prices.c.price_cents.is_not(None),
+            h.c.price_cents.is_not(None),
+            seen >= since,
+        )
+        .group_by(current_prices.c.product_id, current_prices.c.price_cents, h.c.price_cents)
+    )
+    rows = (await session.execute(query)).mappings().all()
+    return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
+
+
+async def group_store_pks(
+    session: AsyncSession, company: str, group_id: str, without: Iterable[str]
+) -> list[int]:
+    """Catalog keys of a group's stores, less ``without``."""
+    query = (
+        select(stores.c.id)
+        .join(
+            memberships,
+            and_(
+                stores.c.company == memberships.c.company,
+                stores.c.store_id == memberships.c.store_id,
+            ),
+        )
+        .where(
+            memberships.c.group_id == group_id,
+            memberships.c.company == company,
+            memberships.c.store_id.not_in(list(without)),
+        )
+    )
+    return [int(pk) for pk in (await session.execute(query)).scalars()]
+
+
+async def latest_member_rows(
+    session: AsyncSession, member_pks: Sequence[int], wanted: dict[int, int], since: datetime
+) -> list[Row]:
+    """For each ``product_id: price_cents`` in ``wanted``, the most recently observed
+    member row at that price, with its product details and store id."""
+    if not wanted or not member_pks:
+        return []
+    query = (
+        select(
+            current_prices.c.product_id,
+            *_PRODUCT_DETAILS,
+            current_prices.c.price_cents,
+            current_prices.c.was_price_cents,
+            current_prices.c.unit_price_cents,
+            current_prices.c.unit_measure,
+            current_prices.c.on_special,
+            current_prices.c.available,
+            observed_at().label("observed_at"),
+            stores.c.store_id,
+        )
+        .join(products, products.c.id == current_prices.c.product_id)
+        .join(stores, stores.c.id == current_prices.c.store_pk)
+        .where(
+            current_prices.c.store_pk.in_(list(member_pks)),
+            current_prices.c.product_id.in_(list(wanted)),
+            current_prices.c.delisted.is_(False),
+            observed_at() >= since,
+        )
+        .order_by(current_prices.c.product_id, observed_at().desc(), stores.c.store_id)
+    )
+    latest: dict[int, Row] = {}
+    for r in (await session.execute(query)).mappings():
+        product = int(r["product_id"])
+        if product not in latest and r["price_cents"] == wanted[product]:
+            latest[product] = {**r, "observed_at": utc(r["observed_at"])}
+    return [latest[p] for p in sorted(latest)]
+
+
 # --- grouping state ----------------------------------------------------------------------
 
 

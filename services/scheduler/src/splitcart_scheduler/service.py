@@ -197,9 +197,12 @@ def next_rollover(after: datetime, weekday: int) -> datetime:
 
 
 def _satisfied(facts: StoreFacts, requested: datetime) -> bool:
-    """A full scrape started after the request (ingest will confirm and clear it)."""
+    """A full scrape started at or after the moment of the request (ingest will confirm
+    and clear it): its data is as new as the request asks. Asking again for the same
+    moment would only be refused as stale, again and again while the clock stands (a
+    simulated clock moves in steps)."""
     full = facts.last_full_at
-    return full is not None and full > requested
+    return full is not None and full >= requested
 
 
 def placement(facts: StoreFacts, policy: Policy) -> tuple[int | None, datetime | None]:

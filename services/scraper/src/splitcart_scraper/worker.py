@@ -57,10 +57,21 @@ class Lease:
         )
 
 
+PROBE_REASON = "new_store_probe"
+
+
 def rotation_of(lease: Lease) -> int:
     """The spot bucket to check: the store's own count of spot checks, offset by a stable
     hash of the store, so the stores checked on one day sample different categories (a
-    shared bucket would make one store's locally priced lines look like every store's)."""
+    shared bucket would make one store's locally priced lines look like every store's).
+
+    A new store's probe is the exception: every probe of a company reads one bucket, so
+    new stores can be compared with one another, not only with existing groups. New
+    stores pricing alike then form a group whose one anchor is fully scraped, instead of
+    each of them being fully scraped for want of a group to join.
+    """
+    if lease.reason == PROBE_REASON:
+        return zlib.crc32(lease.store.company.encode())
     key = f"{lease.store.company}:{lease.store.store_id}".encode()
     return lease.spot_rotation + zlib.crc32(key)
 
