@@ -309,16 +309,25 @@ class Simulation:
         live = sum(int(x.get("live", x.get("count", 0))) for x in stats.get("leases", []))
         return due, live
 
+    async def grouping_behind(self) -> int:
+        """Stores ingested or discovered that the grouper has not had a round for yet."""
+        stats = await self.service("grouper", "/v1/stats")
+        return sum(int(c.get("dirty", 0)) for c in stats.get("companies", {}).values())
+
     async def settle(self) -> None:
-        """Wait until there is no due work and no live lease, twice in a row."""
+        """Wait until there is no due work, no live lease and no store waiting for a
+        grouping round, twice in a row. Time stands still within a step, so the clock
+        moves on only once the services have caught up, as they would long before hours
+        pass: a scrape's grouping must not be decided at the next step's time."""
         deadline = time.monotonic() + self.config.max_step_seconds
         quiet = 0
         while quiet < 2 and time.monotonic() < deadline:
             self.stack.check_alive()
             due, live = await self.scheduler_busy()
+            behind = await self.grouping_behind()
             self.snapshot.update({"due": due, "leases": live})
             await self._publish_snapshot()
-            quiet = quiet + 1 if due == 0 and live == 0 else 0
+            quiet = quiet + 1 if due == 0 and live == 0 and behind == 0 else 0
             await asyncio.sleep(1.0 if quiet else 0.5)
 
     async def _publish_snapshot(self) -> None:
