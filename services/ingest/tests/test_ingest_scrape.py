@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
 import pytest
 import zstandard
-from splitcart_ingest import models
+from splitcart_ingest import catalogue, models
 from splitcart_shared.clock import utc
 from splitcart_shared.events import CompressedProducts
 
@@ -179,6 +180,33 @@ async def test_every_rejection_names_its_reason_and_writes_nothing(
     assert rejected["detail"]
 
 
+async def test_a_catalogue_staged_piece_by_piece_is_applied_whole(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalogue, "PIECE_BYTES", 300)  # about one product a piece
+    p = harness.make_product
+    await _ready(harness, [p(str(i), 100 + i) for i in range(30)])
+    prices = await harness.prices()
+    assert {sku: r["price_cents"] for sku, r in prices.items()} == {
+        str(i): 100 + i for i in range(30)
+    }
+
+
+async def test_a_fault_in_a_later_piece_refuses_the_scrape_and_writes_nothing(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalogue, "PIECE_BYTES", 300)  # earlier pieces are loaded by then
+    p = harness.make_product
+    await _ready(harness, [p("1"), p("2")])
+    before = await harness.state()
+    lines = [orjson.dumps(p(str(i), 100 + i)) for i in range(30)] + [b'{"sku": "x"}']
+    await harness.deliver(harness.scrape_event([], products=_raw(lines), expected_count=31))
+    assert await harness.state() == before
+    (rejected,) = await harness.events("scrape.rejected")
+    assert rejected["reason"] == "malformed"
+    assert rejected["detail"].startswith("invalid product at 30.name:")
+
+
 @pytest.mark.parametrize("offset_hours", [0, -1])
 async def test_a_scrape_not_newer_than_the_applied_one_is_a_stale_lease(
     harness: Any, offset_hours: int
@@ -197,6 +225,26 @@ async def test_a_scrape_not_newer_than_the_applied_one_is_a_stale_lease(
     assert await harness.state() == before
     (rejected,) = await harness.events("scrape.rejected")
     assert rejected["reason"] == "stale_lease"
+
+
+async def test_a_full_scrape_at_the_moment_of_an_applied_spot_check_applies(harness: Any) -> None:
+    p = harness.make_product
+    await _ready(harness)
+    await harness.deliver(harness.scrape_event([p("1", 100), p("2", 200)]))
+    spot = harness.scrape_event([p("1", 110)], kind="spot")
+    await harness.deliver(spot)
+    # The check asked for the whole catalogue at once: same moment, more of it.
+    full = harness.scrape_event([p("1", 110), p("3", 300)], scraped_at=spot.scraped_at)
+    await harness.deliver(full)
+    assert await harness.events("scrape.rejected") == []
+    prices = await harness.prices()
+    assert prices["2"]["delisted"] and not prices["3"]["delisted"]  # the full scrape's view
+    # A second full scrape of that same moment is stale, and so is a spot check of it.
+    for kind in ("full", "spot"):
+        again = harness.scrape_event([p("1", 999)], kind=kind, scraped_at=spot.scraped_at)
+        await harness.deliver(again)
+    rejected = await harness.events("scrape.rejected")
+    assert [r["reason"] for r in rejected] == ["stale_lease", "stale_lease"]
 
 
 async def test_redelivered_rejection_is_not_rejected_twice(harness: Any) -> None:

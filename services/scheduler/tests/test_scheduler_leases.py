@@ -374,6 +374,14 @@ async def test_mutations_need_a_valid_bearer_token(h: Harness) -> None:
     assert (await h.lease()).status_code == 200
 
 
+async def test_other_requests_near_the_lease_routes_are_answered_by_the_app(h: Harness) -> None:
+    assert (await h.client.get("/v1/leases")).status_code == 405
+    assert (await h.client.post("/v1/leases/t/renew")).status_code == 404
+    assert (await h.client.post("/v1/leases//complete")).status_code == 404
+    answer = await h.client.post("/v1/leases/t/complete/extra")
+    assert answer.json()["error"]["code"] == "http_error"
+
+
 async def test_probing_goes_on_while_probed_stores_become_members(
     harness_with: Open, sim_clock: SimulatedClock
 ) -> None:

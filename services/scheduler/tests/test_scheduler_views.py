@@ -54,9 +54,13 @@ async def test_a_store_view_shows_its_live_lease_without_the_token(h: Harness) -
     assert lease["token"] not in str(view)
 
 
-async def test_a_manual_rescrape_puts_the_store_first(h: Harness) -> None:
+async def test_a_manual_rescrape_puts_the_store_first(
+    h: Harness, sim_clock: SimulatedClock
+) -> None:
     await h.discover("coles", record("COL:1"), record("COL:2"))
     await h.ingested("coles", "COL:2")
+    # Asked for after the scrape it follows (one of the same moment would already meet it).
+    sim_clock.advance(timedelta(minutes=1))
     response = await h.client.post("/v1/stores/coles/COL%3A2/rescrape")
     assert response.status_code == 200
     assert response.json()["next"]["reason"] == "rescrape_requested"
@@ -102,3 +106,12 @@ async def test_the_openapi_document_names_every_route(h: Harness) -> None:
         "/v1/stats",
     ):
         assert path in paths, path
+
+
+async def test_the_openapi_document_describes_the_lease_bodies(h: Harness) -> None:
+    paths = (await h.client.get("/openapi.json")).json()["paths"]
+    for path, field in (("/v1/leases", "worker_id"), ("/v1/leases/{token}/fail", "error")):
+        body = paths[path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert field in body["content"]["application/json"]["schema"]["properties"]
+        assert "422" in paths[path]["post"]["responses"]

@@ -11,7 +11,7 @@ computed once (data-modifying CTEs), SQLite runs them in turn over a temp table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -53,6 +53,8 @@ from splitcart_ingest.models import (
 )
 
 STAGE_COLUMNS = (*PRODUCT_FIELDS, "match_key")
+# What Postgres copies: the category path as JSON text, its jsonb column generated from it.
+PG_STAGE_COLUMNS = tuple("category_json" if c == "category_path" else c for c in STAGE_COLUMNS)
 PRICE_FIELDS = (
     "price_cents",
     "was_price_cents",
@@ -62,8 +64,10 @@ PRICE_FIELDS = (
     "available",
 )
 _CHUNK = 1000
-# States of a staged price against the current one.
-SAME, CHANGED, NEW = 0, 1, 2
+# States of a staged price against the current one; UNLISTED: a listed current price the
+# (full) catalogue lacks, which only the Postgres diff holds.
+SAME, CHANGED, NEW, UNLISTED = 0, 1, 2, 3
+WRITTEN = f"({CHANGED}, {NEW})"  # the states whose staged values are written
 
 
 @dataclass(frozen=True)
@@ -162,12 +166,14 @@ _PRODUCT_DETAILS = (
 )
 
 
-def diff_sql(ne: str, with_details: bool = False) -> str:
+def diff_sql(ne: str, with_details: bool = False, unlisted: bool = False) -> str:
     """Each staged price against the store's current one: new, changed (or relisted), same.
 
     ``with_details`` (Postgres) also says whether the product's details changed; they are
     compared before the store's prices are joined (``OFFSET 0`` keeps the planner from
-    moving the comparison up), so that join hashes narrow rows.
+    moving the comparison up), so that join hashes narrow rows. ``unlisted`` (Postgres, a
+    full scrape) adds the store's listed prices the catalogue lacks, in the same pass over
+    the store's prices (a full join).
     """
     changed = " OR ".join(f"cp.{f} {ne} sp.{f}" for f in PRICE_FIELDS)
     staged = ", ".join(f"s.{f}" for f in PRICE_FIELDS)
@@ -177,17 +183,26 @@ def diff_sql(ne: str, with_details: bool = False) -> str:
         staged += f", {details_changed_sql(ne)} AS details_changed"
         fields += ", sp.details_changed"
         fence = " OFFSET 0"
+    product_id, gone, where = "sp.product_id", "", ""
+    prices = """LEFT JOIN catalog.current_prices AS cp
+            ON cp.store_pk = :store AND cp.product_id = sp.product_id"""
+    if unlisted:
+        product_id = "COALESCE(sp.product_id, cp.product_id)"
+        gone = f"WHEN sp.product_id IS NULL THEN {UNLISTED} "
+        prices = """FULL JOIN (SELECT * FROM catalog.current_prices WHERE store_pk = :store) AS cp
+            ON cp.product_id = sp.product_id"""
+        where = "WHERE sp.product_id IS NOT NULL OR NOT cp.delisted"
     return f"""
-        SELECT sp.product_id,
-            CASE WHEN cp.product_id IS NULL THEN {NEW}
+        SELECT {product_id} AS product_id,
+            CASE {gone}WHEN cp.product_id IS NULL THEN {NEW}
                 WHEN cp.delisted OR {changed} THEN {CHANGED} ELSE {SAME} END AS state,
             cp.valid_from AS old_valid_from, {fields}
         FROM (
             SELECT p.id AS product_id, {staged} FROM ingest_stage AS s
             JOIN catalog.products AS p ON p.company = :company AND p.sku = s.sku{fence}
         ) AS sp
-        LEFT JOIN catalog.current_prices AS cp
-            ON cp.store_pk = :store AND cp.product_id = sp.product_id
+        {prices}
+        {where}
     """
 
 
@@ -204,7 +219,7 @@ def open_history_sql(diff: str) -> str:
         INSERT INTO catalog.price_history
             (store_pk, product_id, {fields}, valid_from, last_seen, listed)
         SELECT :store, d.product_id, {d_fields}, :at, :at, true FROM {diff} AS d
-        WHERE d.state <> {SAME}
+        WHERE d.state IN {WRITTEN}
     """
 
 
@@ -220,11 +235,13 @@ def unlist_history_sql(rows: str) -> str:
     """
 
 
-def changed_sql(diff: str) -> str:
-    return f"(SELECT product_id, old_valid_from AS valid_from FROM {diff} WHERE state = {CHANGED})"
+def changed_sql(diff: str, states: str = f"({CHANGED})") -> str:
+    """The open history rows of the diff's prices in ``states``."""
+    return f"""(SELECT product_id, old_valid_from AS valid_from FROM {diff}
+        WHERE state IN {states})"""
 
 
-def upsert_current_sql(diff: str) -> str:
+def upsert_current_sql(diff: str, states: str = WRITTEN) -> str:
     fields = ", ".join(PRICE_FIELDS)
     d_fields = ", ".join(f"d.{f}" for f in PRICE_FIELDS)
     refresh = ", ".join(f"{f} = excluded.{f}" for f in PRICE_FIELDS)
@@ -232,10 +249,22 @@ def upsert_current_sql(diff: str) -> str:
         INSERT INTO catalog.current_prices (store_pk, product_id, company, {fields},
             observed_at, first_seen, last_seen, valid_from, delisted, delisted_at)
         SELECT :store, d.product_id, :company, {d_fields}, :at, :at, :at, :at, false, NULL
-        FROM {diff} AS d WHERE d.state <> {SAME}
+        FROM {diff} AS d WHERE d.state IN {states}
         ON CONFLICT (store_pk, product_id) DO UPDATE SET {refresh},
             observed_at = excluded.observed_at, last_seen = excluded.last_seen,
             valid_from = excluded.valid_from, delisted = false, delisted_at = NULL
+    """
+
+
+def update_current_sql(diff: str) -> str:
+    """The changed (or relisted) prices in place: unlike an upsert's update, this does not
+    lock each row before writing it."""
+    refresh = ", ".join(f"{f} = d.{f}" for f in PRICE_FIELDS)
+    return f"""
+        UPDATE catalog.current_prices AS cp SET {refresh}, observed_at = :at, last_seen = :at,
+            valid_from = :at, delisted = false, delisted_at = NULL
+        FROM {diff} AS d
+        WHERE d.state = {CHANGED} AND cp.store_pk = :store AND cp.product_id = d.product_id
     """
 
 
@@ -263,12 +292,17 @@ def unlisted_sql(diff: str) -> str:
         AND NOT EXISTS (SELECT 1 FROM {diff} AS d WHERE d.product_id = cp.product_id)"""
 
 
-def delist_sql(diff: str) -> str:
-    """Marks the unlisted products delisted, writing down their last observation."""
+def delist_sql(diff: str, from_diff: bool = False) -> str:
+    """Marks the unlisted products delisted, writing down their last observation;
+    ``from_diff``: the diff holds them (``UNLISTED``)."""
+    unlisted = unlisted_sql(diff)
+    if from_diff:
+        unlisted = f"""cp.store_pk = :store AND cp.product_id = d.product_id
+            AND d.state = {UNLISTED}"""
     return f"""
         UPDATE catalog.current_prices AS cp SET delisted = true, delisted_at = :at,
             observed_at = {_seen_until("cp.observed_at")}, last_seen = {_seen_until("cp.last_seen")}
-        WHERE {unlisted_sql(diff)}
+        {"FROM " + diff + " AS d " if from_diff else ""}WHERE {unlisted}
     """
 
 
@@ -278,25 +312,26 @@ def price_writes(diff: str, full: bool, postgres: bool) -> list[str]:
 
     A full scrape observed every listed price of the store but writes only what changed and
     what it delists; its time goes to ``stores.last_full_scrape_at``. A spot scrape also
-    moves the observation times of the unchanged prices it saw. On Postgres the delisting
-    returns its rows, which the last statement unlists in history.
+    moves the observation times of the unchanged prices it saw. On Postgres a full scrape's
+    diff holds the prices to delist, whose history rows close with the changed ones.
     """
-    writes = [
-        unlist_history_sql(changed_sql(diff)),
-        open_history_sql(diff),
-        upsert_current_sql(diff),
-    ]
+    current = [upsert_current_sql(diff)]
+    if postgres:
+        current = [update_current_sql(diff), upsert_current_sql(diff, f"({NEW})")]
+    if full and postgres:
+        closing = changed_sql(diff, f"({CHANGED}, {UNLISTED})")
+        return [
+            unlist_history_sql(closing),
+            open_history_sql(diff),
+            *current,
+            delist_sql(diff, from_diff=True),
+        ]
+    writes = [unlist_history_sql(changed_sql(diff)), open_history_sql(diff), *current]
     if not full:
         return [*writes, see_current_sql(diff), extend_history_sql(diff)]
-    if postgres:
-        delisted = f"{delist_sql(diff)} RETURNING cp.product_id, cp.valid_from"
-        return [*writes, delisted, unlist_history_sql(DELISTED)]
     unlisted = f"""(SELECT cp.product_id, cp.valid_from FROM catalog.current_prices AS cp
         WHERE {unlisted_sql(diff)})"""
     return [*writes, unlist_history_sql(unlisted), delist_sql(diff)]
-
-
-DELISTED = "delisted"  # the name of the delisting's rows in the Postgres statement
 
 
 class Repository:
@@ -405,38 +440,81 @@ class Repository:
         return f"CREATE TEMP TABLE {name} ({columns}){suffix}"
 
     async def _drop_temp(self, *names: str) -> None:
-        for name in names:
-            await self._run(text(f"DROP TABLE IF EXISTS {self.temp}.{name}"))
+        tables = [f"{self.temp}.{name}" for name in names]
+        if self.postgres:  # one round trip; SQLite drops one table a statement
+            tables = [", ".join(tables)]
+        for table in tables:
+            await self._run(text(f"DROP TABLE IF EXISTS {table}"))
 
-    async def stage_catalogue(self, records: list[tuple[Any, ...]]) -> None:
-        """Load the catalogue into ``ingest_stage`` (columns ``STAGE_COLUMNS``)."""
+    async def stage_catalogue(self, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> None:
+        """Load the catalogue into ``ingest_stage`` (columns ``STAGE_COLUMNS``) as ``chunks``
+        yields it; an error ``chunks`` raises comes out of here, once nothing is in flight.
+
+        Postgres streams each chunk into one COPY while the next is produced (validated), so
+        the server loads as the client validates. SQLite takes every chunk first.
+        """
+        records = [] if self.postgres else [r for chunk in chunks for r in chunk]
         await self._drop_temp("ingest_stage", "ingest_links", "ingest_diff")
         if self.postgres:
             # For this transaction only: the catalogue's hash joins fit in memory, and a
             # plan whose cost passes jit_above_cost would spend longer compiling than running.
-            await self._run(text("SET LOCAL work_mem = '64MB'"))
-            await self._run(text("SET LOCAL jit = off"))
-        json_type = "jsonb" if self.postgres else "text"
+            await self._run(
+                text("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
+            )
+        # Postgres parses the JSON text server-side: the driver's jsonb codec is Python code
+        # called once a row.
+        category = "category_path text NOT NULL"
+        if self.postgres:
+            category = (
+                "category_json text NOT NULL, "
+                "category_path jsonb GENERATED ALWAYS AS (category_json::jsonb) STORED"
+            )
         columns = (
             "sku text NOT NULL, name text NOT NULL, brand text, size text, barcode text, "
-            f"category_path {json_type} NOT NULL, price_cents integer, was_price_cents integer, "
+            f"{category}, price_cents integer, was_price_cents integer, "
             "unit_price_cents integer, unit_measure text, on_special boolean NOT NULL, "
             "available boolean NOT NULL, url text, image_url text, match_key text NOT NULL"
         )
         await self._run(text(self._temp_table("ingest_stage", columns)))
-        await self._load("ingest_stage", STAGE_COLUMNS, records)
+        if self.postgres:
+            await self._copy_chunks("ingest_stage", PG_STAGE_COLUMNS, chunks)
+        else:
+            await self._load("ingest_stage", STAGE_COLUMNS, records)
+
+    async def _driver(self) -> Any:
+        conn = await self.session.connection()
+        return (await conn.get_raw_connection()).driver_connection
+
+    async def _copy_chunks(
+        self, table: str, columns: Sequence[str], chunks: Iterable[Sequence[tuple[Any, ...]]]
+    ) -> None:
+        """One COPY of every chunk's records. An error from ``chunks`` ends the COPY cleanly
+        and is raised after it: a failed COPY would abort the transaction, and a refused
+        catalogue must still be answered in it (its rows go with the temporary table)."""
+        failure: list[Exception] = []
+
+        def records() -> Iterator[tuple[Any, ...]]:
+            try:
+                for chunk in chunks:
+                    yield from chunk
+            except Exception as exc:  # raised below, once the COPY is over
+                failure.append(exc)
+
+        driver = await self._driver()
+        await driver.copy_records_to_table(table, records=records(), columns=list(columns))
+        if failure:
+            raise failure[0]
 
     async def _load(
         self, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
     ) -> None:
         if not records:
             return
-        conn = await self.session.connection()
         if self.postgres:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
+            driver = await self._driver()
             await driver.copy_records_to_table(table, records=records, columns=list(columns))
             return
+        conn = await self.session.connection()
         marks = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {self.temp}.{table} ({', '.join(columns)}) VALUES ({marks})"
         await conn.exec_driver_sql(sql, records)
@@ -542,16 +620,14 @@ class Repository:
     async def _apply_prices_at_once(self, params: dict[str, Any], full: bool) -> PriceCounts:
         """Postgres: one statement over a diff computed once."""
         writes = [refresh_products_from_diff_sql("d"), *price_writes("d", full, postgres=True)]
-        names = [f"w{i}" for i in range(len(writes))]
-        if full:  # the delisting, whose rows the last statement reads
-            names[-2] = DELISTED
-        ctes = ", ".join(f"{name} AS ({sql})" for name, sql in zip(names, writes, strict=True))
-        delisted = f"(SELECT count(*) FROM {DELISTED})" if full else "0"
+        ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(writes))
+        diff = diff_sql(self.ne, with_details=True, unlisted=full)
         sql = f"""
-            WITH d AS MATERIALIZED ({diff_sql(self.ne, with_details=True)}), {ctes}
+            WITH d AS MATERIALIZED ({diff}), {ctes}
             SELECT count(*) FILTER (WHERE d.state = {NEW}),
                 count(*) FILTER (WHERE d.state = {CHANGED}),
-                count(*) FILTER (WHERE d.state = {SAME}), {delisted}
+                count(*) FILTER (WHERE d.state = {SAME}),
+                count(*) FILTER (WHERE d.state = {UNLISTED})
             FROM d
         """
         new, changed, same, delisted_n = (await self._run(_sql(sql), params)).one()

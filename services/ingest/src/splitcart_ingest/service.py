@@ -28,13 +28,7 @@ from splitcart_shared.logging import get_logger
 from splitcart_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_ingest.catalogue import (
-    Catalogue,
-    Record,
-    Refused,
-    decode_products,
-    decode_snapshot,
-)
+from splitcart_ingest.catalogue import Catalogue, Refused, decode_products, decode_snapshot
 from splitcart_ingest.repository import Candidate, NewProduct, Repository, StoreRef
 
 log = get_logger(__name__)
@@ -126,7 +120,7 @@ async def ingest_scrape(
         log.warning("scrape.rejected", company=scrape.company, reason=refused.reason)
         return rejected
     scraped_at = utc(scrape.scraped_at)
-    counts = await apply_catalogue(repo, store, scrape.kind, scraped_at, catalogue.records)
+    counts = await apply_staged(repo, store, scrape.kind, scraped_at, catalogue.count)
     await repo.insert_snapshot(snapshot_values(scrape, event_id, store, catalogue))
     ingested = StoreIngested(
         company=scrape.company,
@@ -145,7 +139,11 @@ async def ingest_scrape(
 
 
 async def accept(repo: Repository, scrape: StoreScraped) -> tuple[StoreRef, Catalogue]:
-    """The store and decoded catalogue of an acceptable scrape; :class:`Refused` otherwise."""
+    """The store and staged catalogue of an acceptable scrape; :class:`Refused` otherwise.
+
+    The catalogue is validated as it is staged: the staging table is temporary, so a refused
+    catalogue leaves nothing behind.
+    """
     if scrape.served_store_id is None or scrape.served_store_id != scrape.requested_store_id:
         served = scrape.served_store_id or "nothing"
         raise Refused(
@@ -155,17 +153,28 @@ async def accept(repo: Repository, scrape: StoreScraped) -> tuple[StoreRef, Cata
     store = await repo.lock_store(scrape.company, scrape.requested_store_id)
     if store is None:
         raise Refused("unknown_store", f"{scrape.company} store {scrape.requested_store_id}")
-    check_fresh(store, utc(scrape.scraped_at))
+    check_fresh(store, utc(scrape.scraped_at), scrape.kind)
     if not scrape.complete:
         raise Refused("truncated", "the scraper marked the catalogue incomplete")
     catalogue = decode_products(scrape.products)
-    check_complete(scrape, len(catalogue.records))
+    await repo.stage_catalogue(catalogue.record_chunks())
+    check_complete(scrape, catalogue.count)
     return store, catalogue
 
 
-def check_fresh(store: StoreRef, scraped_at: datetime) -> None:
+def check_fresh(store: StoreRef, scraped_at: datetime, kind: str = "full") -> None:
+    """Only a newer scrape applies, with one exception: a full scrape taken at the same
+    moment as the spot check already applied (a check asking for the whole catalogue at
+    once) observes more of that moment and is applied over it."""
     last = store.last_scraped_at
-    if last is not None and scraped_at <= utc(last):
+    if last is None or scraped_at > utc(last):
+        return
+    full_of_a_spot_moment = (
+        kind == "full"
+        and scraped_at == utc(last)
+        and (store.last_full_scrape_at is None or utc(store.last_full_scrape_at) < scraped_at)
+    )
+    if not full_of_a_spot_moment:
         raise Refused(
             "stale_lease",
             f"scraped at {scraped_at.isoformat()}, store already has {utc(last).isoformat()}",
@@ -202,7 +211,7 @@ def snapshot_values(
         "lease_token": scrape.lease_token,
         "expected_count": scrape.expected_count,
         "categories_scraped": scrape.categories_scraped,
-        "product_count": len(catalogue.records),
+        "product_count": catalogue.count,
         "encoding": "zstd+ndjson",
         "data": catalogue.blob,
         "received_at": clock.now(),
@@ -210,16 +219,23 @@ def snapshot_values(
 
 
 async def apply_catalogue(
-    repo: Repository, store: StoreRef, kind: ScrapeKind, at: datetime, records: list[Record]
+    repo: Repository, store: StoreRef, kind: ScrapeKind, at: datetime, catalogue: Catalogue
 ) -> ApplyCounts:
     """Products, current prices and history of one store from one catalogue, set-based."""
+    await repo.stage_catalogue(catalogue.record_chunks())
+    return await apply_staged(repo, store, kind, at, catalogue.count)
+
+
+async def apply_staged(
+    repo: Repository, store: StoreRef, kind: ScrapeKind, at: datetime, products: int
+) -> ApplyCounts:
+    """:func:`apply_catalogue` for the catalogue of ``products`` rows already staged."""
     full = kind == "full"
-    await repo.stage_catalogue(records)
     new_products = await add_new_products(repo, store.company)
     prices = await repo.apply_prices(store.company, store, at, full, clock.now())
     await repo.mark_scraped(store.id, at, full)
     await repo.finish_staging()
-    return ApplyCounts(len(records), new_products, prices.new, prices.changed, prices.delisted)
+    return ApplyCounts(products, new_products, prices.new, prices.changed, prices.delisted)
 
 
 # --- product resolution -------------------------------------------------------------------
@@ -324,9 +340,9 @@ async def replay_store(repo: Repository, store_pk: int, entries: list[Any]) -> N
     last_full: datetime | None = None
     for entry in entries:
         data = await repo.snapshot_data(int(entry["id"]))
-        records = decode_snapshot(data, entry["product_count"])
+        catalogue = decode_snapshot(data, entry["product_count"])
         store = StoreRef(store_pk, entry["company"], entry["store_id"], None, last_full)
         scraped_at = utc(entry["scraped_at"])
-        await apply_catalogue(repo, store, entry["kind"], scraped_at, records)
+        await apply_catalogue(repo, store, entry["kind"], scraped_at, catalogue)
         if entry["kind"] == "full":
             last_full = scraped_at

@@ -6,12 +6,15 @@ URL-encoded (``/v1/stores/coles/COL%3A858``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from splitcart_shared.auth import caller_for, require
 from splitcart_shared.clock import clock, utc
 from splitcart_shared.errors import NotFound
@@ -19,6 +22,7 @@ from splitcart_shared.events import Company
 from splitcart_shared.runtime import Runtime
 from splitcart_shared.settings import CommonSettings
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from splitcart_scheduler import metrics, service
 from splitcart_scheduler.repository import LeaseStore
@@ -77,16 +81,37 @@ class LeaseDesk:
     runtime: Runtime
 
 
-async def lease_desk(request: Request) -> LeaseDesk:
-    # Auth and state in one dependency: on the scrapers' hot path FastAPI's resolution of each
-    # dependency costs about as much as a lease statement.
+def lease_desk(request: Request) -> LeaseDesk:
+    """What a caller holding the write scope works with; raises for any other caller.
+
+    The lease routes call it themselves and read their bodies themselves: on the scrapers'
+    hot path FastAPI's resolution of dependencies and body fields costs more CPU than the
+    lease itself (the routes still declare their bodies for the OpenAPI description).
+    """
     settings: CommonSettings = request.app.state.settings
     caller_for(settings, request.headers.get("authorization"), "write")
     runtime: Runtime = request.app.state.runtime
     return LeaseDesk(runtime.state["leases"], runtime.state["policy"], runtime)
 
 
-Desk = Annotated[LeaseDesk, Depends(lease_desk)]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The request's JSON body as ``model``; invalid input is refused as FastAPI would."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+def documented_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI description of a JSON body that a route reads with :func:`json_body`."""
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
+
+
 Tx = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 Read = Annotated[AsyncSession, Depends(reader, scope="function")]
 Pol = Annotated[Policy, Depends(policy_of)]
@@ -94,19 +119,23 @@ Pol = Annotated[Policy, Depends(policy_of)]
 STALE: dict[int | str, dict[str, Any]] = {
     409: {"description": "the token names no live lease (expired, released or unknown)"}
 }
+INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "the body is not valid"}}
 
 
 @router.post(
     "/leases",
     response_model=LeaseOut,
-    responses={204: {"description": "nothing is due"}},
+    responses={204: {"description": "nothing is due"}, **INVALID},
     summary="Lease the next store to scrape",
+    openapi_extra=documented_body(LeaseRequest),
 )
-async def lease(request: LeaseRequest, desk: Desk) -> Response:
+async def lease(request: Request) -> Response:
+    desk = lease_desk(request)
+    ask = await json_body(request, LeaseRequest)
     leases, policy = desk.leases, desk.policy
-    granted = await service.grant_lease(leases, policy, request.worker_id, request.companies)
+    granted = await service.grant_lease(leases, policy, ask.worker_id, ask.companies)
     if granted is None and await _reclaim(desk.runtime, policy):
-        granted = await service.grant_lease(leases, policy, request.worker_id, request.companies)
+        granted = await service.grant_lease(leases, policy, ask.worker_id, ask.companies)
     if granted is None:
         return Response(status_code=204)
     lease = LeaseOut(
@@ -134,18 +163,27 @@ async def _reclaim(runtime: Runtime, policy: Policy) -> int:
 
 
 @router.post("/leases/{token}/heartbeat", response_model=HeartbeatOut, responses=STALE)
-async def heartbeat(token: str, desk: Desk) -> Response:
+async def heartbeat(token: str, request: Request) -> Response:
+    desk = lease_desk(request)
     expires = await service.heartbeat(desk.leases, desk.policy, token)
     return _answer(HeartbeatOut(token=token, expires_at=expires))
 
 
 @router.post("/leases/{token}/complete", response_model=ReleaseOut, responses=STALE)
-async def complete(token: str, desk: Desk) -> Response:
+async def complete(token: str, request: Request) -> Response:
+    desk = lease_desk(request)
     return _released(await service.complete(desk.leases, desk.policy, token))
 
 
-@router.post("/leases/{token}/fail", response_model=ReleaseOut, responses=STALE)
-async def fail(token: str, body: FailRequest, desk: Desk) -> Response:
+@router.post(
+    "/leases/{token}/fail",
+    response_model=ReleaseOut,
+    responses={**STALE, **INVALID},
+    openapi_extra=documented_body(FailRequest),
+)
+async def fail(token: str, request: Request) -> Response:
+    desk = lease_desk(request)
+    body = await json_body(request, FailRequest)
     released = await service.fail(desk.leases, desk.policy, token, body.error, body.retryable)
     return _released(released)
 
@@ -158,6 +196,67 @@ def _answer(model: BaseModel) -> Response:
     # Sent as built: returning the model would have FastAPI validate it again before
     # serialising it (``response_model`` still documents the answer).
     return Response(model.model_dump_json(), media_type="application/json")
+
+
+class LeaseLane:
+    """ASGI middleware: the scrapers' lease routes straight to their endpoints.
+
+    FastAPI's routing and request machinery costs several times the CPU of these endpoints,
+    which need none of it (they authenticate and read their bodies themselves). The lane
+    calls the very endpoints the router declares (and documents), and renders their errors
+    with the app's own handlers; any other request goes on to the app.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = _lease_endpoint(scope)
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            response = await _rendered(request, exc)
+        await response(scope, receive, send)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+_LEASES = f"{router.prefix}/leases"
+_ON_LEASE: dict[str, Callable[[str, Request], Awaitable[Response]]] = {
+    "heartbeat": heartbeat,
+    "complete": complete,
+    "fail": fail,
+}
+
+
+def _lease_endpoint(scope: Scope) -> Endpoint | None:
+    """The endpoint of a lease route, bound to its token; None for any other request (and
+    for every request to an app mounted under a prefix: the router matches those)."""
+    if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+        return None
+    path: str = scope["path"]
+    if path == _LEASES:
+        return lease
+    token, _, action = path.removeprefix(f"{_LEASES}/").partition("/")
+    on_lease = _ON_LEASE.get(action)
+    if on_lease is None or not token or not path.startswith(f"{_LEASES}/"):
+        return None
+    return partial(on_lease, token)
+
+
+async def _rendered(request: Request, exc: Exception) -> Response:
+    """``exc`` rendered by the app's handler for it (the one error model), or raised on."""
+    handlers: Mapping[Any, Callable[[Request, Exception], Any]] = request.app.exception_handlers
+    for kind in type(exc).__mro__:
+        handler = handlers.get(kind)
+        if handler is not None:
+            answer = handler(request, exc)
+            response: Response = await answer if inspect.isawaitable(answer) else answer
+            return response
+    raise exc
 
 
 @router.get("/queue", response_model=QueueOut, summary="What would be handed out next, and why")

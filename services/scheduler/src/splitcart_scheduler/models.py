@@ -100,6 +100,8 @@ stores = Table(
     Column("lease_kind", String(8)),
     Column("lease_reason", String(32)),
     Column("spot_rotation", Integer, nullable=False, server_default="0"),
+    # The company slot the lease occupies (``lease_slots.slot``), freed by key when it ends.
+    Column("lease_slot", Integer),
     # Failures and their backoff.
     Column("attempts", Integer, nullable=False, server_default="0"),
     _at("retry_after"),
@@ -125,17 +127,13 @@ Index(
     postgresql_where=text("lease_token IS NOT NULL"),
     sqlite_where=text("lease_token IS NOT NULL"),
 )
-Index(
-    "ix_stores_lease_expires_at",
-    stores.c.lease_expires_at,
-    postgresql_where=text("lease_token IS NOT NULL"),
-    sqlite_where=text("lease_token IS NOT NULL"),
-)
 
 # A company's concurrency cap as rows: ``cap`` numbered slots, each free or held by one leased
 # store. A claim takes a free slot with ``FOR UPDATE SKIP LOCKED`` in the same statement that
 # leases the store, so concurrent claims never share a slot (no company past its cap) and
-# never queue behind one hot counter row.
+# never queue behind one hot counter row. No index covers ``store_pk`` and pages keep room
+# (fillfactor): taking and freeing a slot (by key, from ``stores.lease_slot``) are HOT
+# updates, which leave no dead index entries behind for the claims to wade through.
 lease_slots = Table(
     "lease_slots",
     metadata,
@@ -145,5 +143,5 @@ lease_slots = Table(
     # A slot above a lowered cap is retired: never taken again, deleted once free.
     Column("retired", Boolean, nullable=False, server_default=text("false")),
     schema=SCHEMA,
+    postgresql_with={"fillfactor": 50},
 )
-Index("ix_lease_slots_store_pk", lease_slots.c.store_pk)

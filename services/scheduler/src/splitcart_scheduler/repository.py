@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import asyncpg
@@ -36,6 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from splitcart_scheduler.batching import Batcher
 from splitcart_scheduler.models import REASONS, SPOT_TIERS, lease_slots, stores
 
 S = stores.c
@@ -83,6 +85,7 @@ _CLEARED_LEASE: dict[str, Any] = {
     "lease_expires_at": None,
     "lease_heartbeat_at": None,
     "lease_reason": None,
+    "lease_slot": None,
 }
 
 
@@ -200,16 +203,17 @@ def confirmation_is_newer(at: datetime) -> ColumnElement[bool]:
 
 
 def no_rescrape_pending() -> ColumnElement[bool]:
-    """No rescrape asked for, or the one asked for was met by a full scrape started later."""
-    met = and_(S.last_completed_kind == "full", S.last_completed_at > S.rescrape_requested_at)
+    """No rescrape asked for, or the one asked for was met by a full scrape started at or
+    after its moment."""
+    met = and_(S.last_completed_kind == "full", S.last_completed_at >= S.rescrape_requested_at)
     return or_(S.rescrape_requested_at.is_(None), met)
 
 
 def scraped_values(kind: str, at: datetime) -> dict[str, Any]:
-    """An ingested scrape; a full one meets a rescrape asked for before it."""
+    """An ingested scrape; a full one meets a rescrape asked for at or before its moment."""
     if kind != "full":
         return {"last_spot_at": latest(S.last_spot_at, at)}
-    met = S.rescrape_requested_at < at
+    met = S.rescrape_requested_at <= at
     return {
         "last_scraped_at": latest(S.last_scraped_at, at),
         "rescrape_requested_at": case((met, null()), else_=S.rescrape_requested_at),
@@ -351,7 +355,8 @@ def _lease_values() -> dict[str, Any]:
 @dataclass(frozen=True)
 class Claim:
     """What a claim found: ``picked`` False means nothing was due; ``lease`` None with
-    ``picked`` True means a concurrent claim took the company's last free slot first."""
+    ``picked`` True means the free slots of the company were taken first (by a concurrent
+    claim, or by callers ahead in the same batch): the caller may try again."""
 
     picked: bool
     lease: Mapping[str, Any] | None
@@ -379,6 +384,7 @@ async def _claim_serialised(session: AsyncSession, params: dict[str, Any], filte
     pick = (await session.execute(pick_stmt, params)).first()
     if pick is None:
         return Claim(False, None)
+    slot = None  # a lease taken over keeps the slot it occupies
     if pick.old_token is None:
         free = select(L.slot).where(L.company == pick.company, L.store_pk.is_(None), ~L.retired)
         slot = (await session.execute(free.limit(1))).scalar()
@@ -394,11 +400,15 @@ async def _claim_serialised(session: AsyncSession, params: dict[str, Any], filte
         lambda: (
             update(stores)
             .where(S.id == bindparam("pk"))
-            .values(**_lease_values())
+            .values(
+                **_lease_values(),
+                lease_slot=func.coalesce(bindparam("slot", type_=S.lease_slot.type), S.lease_slot),
+            )
             .returning(*LEASE_COLUMNS)
         ),
     )
-    leased = (await session.execute(lease, {**params, "pk": pick.id})).mappings().first()
+    args = {**params, "pk": pick.id, "slot": slot}
+    leased = (await session.execute(lease, args)).mappings().first()
     return Claim(True, dict(leased) if leased is not None else None)
 
 
@@ -603,13 +613,16 @@ _LEASE_SQL = ", ".join(f"s.{column.name}" for column in LEASE_COLUMNS)
 _REASON_SQL = " ".join(f"WHEN {p} THEN '{r}'" for p, r in REASONS.items())
 _SPOT = ", ".join(str(t) for t in SPOT_TIERS)
 
-# One statement: lock the best candidate store and a free slot of its company, both skipping
-# rows that concurrent claims hold, then occupy the slot and lease the store. A row that a
-# claim committed meanwhile is re-checked under its lock, so neither a store nor a slot is
-# ever handed out twice; the outer join says whether anything was due at all.
+# One statement claims for a batch of callers ($2..$5: one element per caller, in the order
+# they asked). It locks the best candidate stores and, per company, as many free slots as it
+# has candidates needing one (no more: a slot locked here is one another replica skips),
+# all skipping rows that concurrent claims hold; then it occupies the slots and leases the
+# stores, the best store to the first caller. A row that a claim committed meanwhile is
+# re-checked under its lock, so neither a store nor a slot is ever handed out twice. A
+# candidate left without a slot stays unleased; ``picked`` says how many were due at all.
 _CLAIM_SQL = f"""
 WITH pick AS (
-    SELECT s.id, s.company, s.lease_token AS old_token
+    SELECT s.id, s.company, s.lease_token AS old_token, s.priority, s.ready_at
     FROM scheduling.stores s
     WHERE s.priority IS NOT NULL AND s.ready_at <= $1
       AND (s.lease_token IS NULL OR s.lease_expires_at <= $1)
@@ -618,35 +631,49 @@ WITH pick AS (
           WHERE l.company = s.company AND l.store_pk IS NULL AND NOT l.retired))
       {{company_filter}}
     ORDER BY s.priority, s.ready_at
-    LIMIT 1
+    LIMIT cardinality($2::varchar[])
     FOR UPDATE OF s SKIP LOCKED
+), queued AS (
+    SELECT id, company,
+        row_number() OVER (PARTITION BY company ORDER BY priority, ready_at, id) AS nth
+    FROM pick WHERE old_token IS NULL
 ), slot AS (
-    SELECT l.company, l.slot
-    FROM scheduling.lease_slots l JOIN pick ON l.company = pick.company
-    WHERE pick.old_token IS NULL AND l.store_pk IS NULL AND NOT l.retired
-    LIMIT 1
-    FOR UPDATE OF l SKIP LOCKED
+    SELECT w.company, f.slot, row_number() OVER (PARTITION BY w.company ORDER BY f.slot) AS nth
+    FROM (SELECT company, count(*) AS wanted FROM queued GROUP BY company) w
+    CROSS JOIN LATERAL (
+        SELECT l.slot FROM scheduling.lease_slots l
+        WHERE l.company = w.company AND l.store_pk IS NULL AND NOT l.retired
+        LIMIT w.wanted
+        FOR UPDATE OF l SKIP LOCKED
+    ) f
 ), take AS (
-    UPDATE scheduling.lease_slots l SET store_pk = pick.id
-    FROM slot JOIN pick ON slot.company = pick.company
+    UPDATE scheduling.lease_slots l SET store_pk = q.id
+    FROM slot JOIN queued q ON q.company = slot.company AND q.nth = slot.nth
     WHERE l.company = slot.company AND l.slot = slot.slot
-    RETURNING l.slot
+    RETURNING l.store_pk AS id, l.slot
+), chosen AS (
+    -- A store whose lease expired keeps the slot it occupies: it passes to the new holder.
+    SELECT p.id, take.slot, row_number() OVER (ORDER BY p.priority, p.ready_at, p.id) AS nth
+    FROM pick p LEFT JOIN take ON take.id = p.id
+    WHERE p.old_token IS NOT NULL OR take.id IS NOT NULL
 ), leased AS (
     UPDATE scheduling.stores s SET
-        lease_token = $2, lease_holder = $3, lease_granted_at = $1, lease_expires_at = $4,
-        lease_heartbeat_at = $1,
+        lease_token = r.token, lease_holder = r.holder, lease_granted_at = r.now,
+        lease_expires_at = r.expires, lease_heartbeat_at = r.now,
         lease_kind = CASE WHEN s.priority IN ({_SPOT}) THEN 'spot' ELSE 'full' END,
         lease_reason = CASE s.priority {_REASON_SQL} ELSE 'due' END,
         spot_rotation = s.spot_rotation + CASE WHEN s.priority IN ({_SPOT}) THEN 1 ELSE 0 END,
-        ready_at = $4
-    FROM pick
-    WHERE s.id = pick.id AND (pick.old_token IS NOT NULL OR EXISTS (SELECT 1 FROM take))
-    RETURNING {_LEASE_SQL}
+        ready_at = r.expires, lease_slot = coalesce(c.slot, s.lease_slot)
+    FROM chosen c
+    JOIN unnest($2::varchar[], $3::varchar[], $4::timestamptz[], $5::timestamptz[])
+        WITH ORDINALITY AS r(token, holder, now, expires, nth) ON r.nth = c.nth
+    WHERE s.id = c.id
+    RETURNING c.nth, {_LEASE_SQL}
 )
-SELECT pick.id AS picked, leased.* FROM pick LEFT JOIN leased ON true
+SELECT p.picked, leased.* FROM (SELECT count(*) AS picked FROM pick) p LEFT JOIN leased ON true
 """
 _CLAIM_ANY_SQL = _CLAIM_SQL.format(company_filter="")
-_CLAIM_SOME_SQL = _CLAIM_SQL.format(company_filter="AND s.company = ANY($5::varchar[])")
+_CLAIM_SOME_SQL = _CLAIM_SQL.format(company_filter="AND s.company = ANY($6::varchar[])")
 
 _EXTEND_SQL = """
 UPDATE scheduling.stores SET
@@ -657,29 +684,46 @@ WHERE lease_token = $1 AND lease_expires_at > $2
 RETURNING lease_expires_at
 """
 
-# Ending a lease takes two round trips and no explicit transaction: read the lease's store
-# (``xmin`` names the row version read), place it in Python, then write the outcome and the
-# placement only if the row is still that version (the slot is freed in the same statement).
-# A store changed in between (an event applied) is read again under a row lock.
+# Ending leases takes two round trips and no explicit transaction, for a batch of callers
+# at once: read the leases' stores (``xmin`` names the row version read), place them in
+# Python, then write each outcome and placement only if its row is still that version (the
+# slots are freed in the same statement). A store changed in between (an event applied) is
+# read again under a row lock.
 _LIVE_SQL = f"""
-SELECT xmin AS version, {_FACTS_SQL}, lease_granted_at, lease_kind
-FROM scheduling.stores WHERE lease_token = $1 AND lease_expires_at > $2
+SELECT r.nth, s.xmin AS version, {", ".join(f"s.{c.name}" for c in FACT_COLUMNS)},
+    s.lease_granted_at, s.lease_kind, s.lease_slot
+FROM unnest($1::varchar[], $2::timestamptz[]) WITH ORDINALITY AS r(token, now, nth)
+JOIN scheduling.stores s ON s.lease_token = r.token AND s.lease_expires_at > r.now
 """
-_LIVE_LOCKED_SQL = _LIVE_SQL + "FOR UPDATE"
+_LIVE_LOCKED_SQL = f"""
+SELECT xmin AS version, {_FACTS_SQL}, lease_granted_at, lease_kind, lease_slot
+FROM scheduling.stores WHERE lease_token = $1 AND lease_expires_at > $2
+FOR UPDATE
+"""
 _END_SQL = """
 WITH ended AS (
-    UPDATE scheduling.stores SET
+    UPDATE scheduling.stores s SET
         lease_token = NULL, lease_holder = NULL, lease_granted_at = NULL,
         lease_expires_at = NULL, lease_heartbeat_at = NULL, lease_reason = NULL,
-        last_completed_at = $3, last_completed_kind = $4, attempts = $5, last_error = $6,
-        priority = $7, ready_at = $8, retry_after = $9
-    WHERE id = $1 AND xmin = $2::xid
-    RETURNING id
+        last_completed_at = a.completed_at, last_completed_kind = a.completed_kind,
+        attempts = a.attempts, last_error = a.last_error,
+        priority = a.priority, ready_at = a.ready_at, retry_after = a.retry_after,
+        lease_slot = NULL
+    FROM unnest(
+        $1::bigint[], $2::xid[], $3::timestamptz[], $4::varchar[], $5::int[], $6::text[],
+        $7::smallint[], $8::timestamptz[], $9::timestamptz[], $10::int[]
+    ) AS a(id, version, completed_at, completed_kind, attempts, last_error, priority, ready_at,
+        retry_after, slot)
+    WHERE s.id = a.id AND s.xmin = a.version
+    RETURNING s.id, s.company, a.slot
 ), freed AS (
+    -- By key; a lease granted without its slot recorded frees the slot its store holds.
     UPDATE scheduling.lease_slots l SET store_pk = NULL
-    FROM ended WHERE l.store_pk = ended.id
+    FROM ended
+    WHERE l.company = ended.company AND l.store_pk = ended.id
+      AND (l.slot = ended.slot OR ended.slot IS NULL)
 )
-SELECT count(*) FROM ended
+SELECT id FROM ended
 """
 
 
@@ -698,38 +742,102 @@ def _ended_lease(row: Mapping[str, Any], error: str | None) -> dict[str, Any]:
     return facts
 
 
-class _StoreChanged(Exception):
-    """The store changed between reading it and ending its lease."""
+@dataclass(frozen=True)
+class _ClaimAsk:
+    token: str
+    holder: str
+    now: datetime
+    expires: datetime
 
 
-async def _end(
-    conn: asyncpg.Connection,
-    read: str,
-    token: str,
-    now: datetime,
-    error: str | None,
-    place: Placer,
-) -> Mapping[str, Any] | None:
-    """End the lease ``token`` names: the store's facts after, or None if the token is stale."""
-    row = await conn.fetchrow(read, token, now)
-    if row is None:
-        return None
-    facts = _ended_lease(row, error)
-    priority, ready, retry = place(facts)
+@dataclass(frozen=True)
+class _EndAsk:
+    token: str
+    now: datetime
+    error: str | None
+    place: Placer
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A lease about to end: the store's facts after, and the arguments of its write."""
+
+    facts: dict[str, Any]
+    write: tuple[Any, ...]
+
+
+def _ending(row: Mapping[str, Any], ask: _EndAsk) -> _Ending:
+    facts = _ended_lease(row, ask.error)
+    priority, ready, retry = ask.place(facts)
     outcome = (facts["last_completed_at"], facts["last_completed_kind"], facts["attempts"])
-    args = (*outcome, facts["last_error"], priority, ready, retry)
-    ended = await conn.fetchval(_END_SQL, row["id"], row["version"], *args)
-    if not ended:
-        raise _StoreChanged
-    return facts
+    placed = (facts["last_error"], priority, ready, retry, row["lease_slot"])
+    write = (row["id"], row["version"], *outcome, *placed)
+    return _Ending(facts, write)
+
+
+async def _write_ends(conn: asyncpg.Connection, endings: Sequence[_Ending]) -> set[int]:
+    """Ids of the stores whose leases ended: those still at the row version read."""
+    # In id order, like every bulk update here: concurrent writers never lock in a cycle.
+    columns = [list(c) for c in zip(*sorted(e.write for e in endings), strict=True)]
+    try:
+        return {int(r["id"]) for r in await conn.fetch(_END_SQL, *columns)}
+    except asyncpg.DeadlockDetectedError:
+        return set()  # each is ended on its own, under its row lock
+
+
+async def _end_locked(conn: asyncpg.Connection, ask: _EndAsk) -> Mapping[str, Any] | None:
+    """End one lease with its store locked, so nothing changes it between read and write."""
+    async with conn.transaction():
+        row = await conn.fetchrow(_LIVE_LOCKED_SQL, ask.token, ask.now)
+        if row is None:
+            return None
+        ending = _ending(row, ask)
+        if not await _write_ends(conn, [ending]):
+            raise RuntimeError("a locked store changed")
+        return ending.facts
+
+
+async def _end_batch(
+    conn: asyncpg.Connection, asks: Sequence[_EndAsk]
+) -> list[Mapping[str, Any] | None]:
+    """End the leases ``asks`` name: for each, the store's facts after, or None if stale."""
+    rows = await conn.fetch(_LIVE_SQL, [a.token for a in asks], [a.now for a in asks])
+    endings: dict[int, _Ending] = {}
+    stores_read: set[int] = set()
+    for row in sorted(rows, key=lambda r: int(r["nth"])):
+        # A token named twice in one batch ends its lease once; the later ask is stale.
+        if row["id"] not in stores_read:
+            stores_read.add(row["id"])
+            endings[int(row["nth"]) - 1] = _ending(row, asks[int(row["nth"]) - 1])
+    ended = await _write_ends(conn, list(endings.values())) if endings else set()
+    answers: list[Mapping[str, Any] | None] = []
+    for n, ask in enumerate(asks):
+        ending = endings.get(n)
+        if ending is None:
+            answers.append(None)
+        elif ending.write[0] in ended:
+            answers.append(ending.facts)
+        else:
+            answers.append(await _end_locked(conn, ask))
+    return answers
 
 
 class PoolLeases:
-    """Leases on Postgres straight through asyncpg: the hot path of the fleet, where a
-    statement or two per call, each its own transaction, replace an ORM session per request."""
+    """Leases on Postgres straight through asyncpg: the hot path of the fleet.
+
+    Concurrent claims (with the same company filter) are served by one statement, and
+    concurrent ends of leases by one read and one write: one plan and one commit (one WAL
+    flush) for the whole batch instead of one per call.
+    """
+
+    # Two batches of each kind at once: while one waits for its commit (the WAL flush), the
+    # calls that arrived meanwhile need not wait for it too.
+    LANES = 2
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self._claims: dict[tuple[str, ...], Batcher[_ClaimAsk, Claim]] = {}
+        self._ends = Batcher[_EndAsk, Mapping[str, Any] | None](self._end, lanes=self.LANES)
 
     async def claim(
         self,
@@ -740,14 +848,31 @@ class PoolLeases:
         expires: datetime,
         companies: Sequence[str] | None,
     ) -> Claim:
-        args: list[Any] = [now, token, holder, expires]
+        key = tuple(sorted(set(companies or ())))
+        batcher = self._claims.get(key)
+        if batcher is None:
+            batcher = Batcher(partial(self._claim, key), lanes=self.LANES)
+            self._claims[key] = batcher
+        return await batcher(_ClaimAsk(token, holder, now, expires))
+
+    async def _claim(self, companies: tuple[str, ...], asks: Sequence[_ClaimAsk]) -> list[Claim]:
+        args: list[Any] = [
+            max(a.now for a in asks),
+            [a.token for a in asks],
+            [a.holder for a in asks],
+            [a.now for a in asks],
+            [a.expires for a in asks],
+        ]
         if companies:
             args.append(list(companies))
-        sql = _CLAIM_SOME_SQL if companies else _CLAIM_ANY_SQL
-        row = await self.pool.fetchrow(sql, *args)
-        if row is None:
-            return Claim(False, None)
-        return Claim(True, row if row["lease_token"] is not None else None)
+        rows = await self.pool.fetch(_CLAIM_SOME_SQL if companies else _CLAIM_ANY_SQL, *args)
+        leased = {int(r["nth"]) - 1: r for r in rows if r["nth"] is not None}
+        # Candidates left without a slot (their company's free slots went to a concurrent
+        # claim or to callers ahead in this batch): their callers may try again.
+        short = int(rows[0]["picked"]) > len(leased)
+        return [
+            Claim(True, leased[n]) if n in leased else Claim(short, None) for n in range(len(asks))
+        ]
 
     async def extend(
         self, token: str, now: datetime, ttl: timedelta, lifetime: timedelta
@@ -758,13 +883,11 @@ class PoolLeases:
     async def release(
         self, token: str, now: datetime, error: str | None, place: Placer
     ) -> Mapping[str, Any] | None:
+        return await self._ends(_EndAsk(token, now, error, place))
+
+    async def _end(self, asks: Sequence[_EndAsk]) -> list[Mapping[str, Any] | None]:
         async with self.pool.acquire() as conn:
-            try:
-                return await _end(conn, _LIVE_SQL, token, now, error, place)
-            except _StoreChanged:
-                # Under the row lock nothing changes the store between the two statements.
-                async with conn.transaction():
-                    return await _end(conn, _LIVE_LOCKED_SQL, token, now, error, place)
+            return await _end_batch(conn, asks)
 
     async def exists(self, token: str) -> bool:
         sql = "SELECT 1 FROM scheduling.stores WHERE lease_token = $1"

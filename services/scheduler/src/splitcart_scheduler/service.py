@@ -271,7 +271,8 @@ async def grant_lease(
             return lease
         if not claim.picked:
             return None
-        # A concurrent claim took the company's last free slot; the next attempt sees that.
+        # The company's free slots went first (to a concurrent claim or to callers ahead in
+        # the same batch); the next attempt sees that.
     return None
 
 

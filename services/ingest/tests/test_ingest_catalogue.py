@@ -1,0 +1,95 @@
+"""Piece-by-piece validation: the same records, and the same refusals, as the whole catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from splitcart_ingest import catalogue
+from splitcart_ingest.catalogue import Record, Refused, record_chunks, stage_record, validate_rows
+
+from .conftest import product
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalogue, "PIECE_BYTES", 300)  # about one line a piece
+
+
+def _ndjson(rows: list[dict[str, Any]]) -> bytes:
+    return b"\n".join(orjson.dumps(row) for row in rows)
+
+
+def _chunked(ndjson: bytes, count: int) -> list[Record]:
+    return [record for chunk in record_chunks(ndjson, count) for record in chunk]
+
+
+def _whole(ndjson: bytes, count: int) -> list[Record]:
+    return [stage_record(row) for row in validate_rows(ndjson, count)]
+
+
+def _refusal(read: Any, ndjson: bytes, count: int) -> str:
+    with pytest.raises(Refused) as refused:
+        read(ndjson, count)
+    assert refused.value.reason == "malformed"
+    return refused.value.detail
+
+
+def test_pieces_hold_the_records_of_the_whole_catalogue() -> None:
+    rows = [product(str(i), 100 + i) for i in range(40)]
+    rows[7] = {"sku": "7", "name": "Sparse"}  # the defaults fill the rest
+    ndjson = _ndjson(rows)
+    chunks = list(record_chunks(ndjson, len(rows)))
+    assert len(chunks) > 5
+    assert _chunked(ndjson, len(rows)) == _whole(ndjson, len(rows))
+    assert _chunked(ndjson, len(rows))[7][10:12] == (False, True)  # on_special, available
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda lines: lines.insert(30, b'{"sku": "x"}'), id="missing name"),
+        pytest.param(lambda lines: lines.insert(30, b""), id="blank line"),
+        pytest.param(lambda lines: lines.insert(30, b"   "), id="whitespace line"),
+        pytest.param(lambda lines: lines.insert(30, b"{nope"), id="not json"),
+        pytest.param(lambda lines: lines.append(lines[3]), id="duplicate sku"),
+        pytest.param(lambda lines: lines.insert(30, b'{"sku": " ", "name": "x"}'), id="blank"),
+    ],
+)
+def test_a_fault_in_a_later_piece_is_refused_as_the_whole_catalogue_refuses_it(
+    damage: Any,
+) -> None:
+    lines = [orjson.dumps(product(str(i))) for i in range(40)]
+    damage(lines)
+    ndjson = b"\n".join(lines)
+    count = len(lines)
+    assert _refusal(_chunked, ndjson, count) == _refusal(_whole, ndjson, count)
+
+
+def test_a_count_other_than_the_header_is_refused_after_the_last_piece() -> None:
+    ndjson = _ndjson([product(str(i)) for i in range(40)])
+    assert _refusal(_chunked, ndjson, 41) == _refusal(_whole, ndjson, 41)
+    assert _refusal(_chunked, ndjson, 41) == "products hold 40 rows, header says 41"
+
+
+def test_a_raw_newline_inside_a_string_reads_as_the_whole_catalogue_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The whole catalogue's one JSON array turns the newline into a comma; a piece that ends
+    # inside that string fails, and the whole catalogue supplies the rest.
+    lines = [orjson.dumps(product(str(i))) for i in range(40)]
+    monkeypatch.setattr(catalogue, "PIECE_BYTES", len(lines[0]) - 10)  # one line a piece
+    lines[20] = lines[20].replace(b'"image_url":null', b'"image_url":"a\nb"')
+    ndjson = b"\n".join(lines)
+    wholes: list[int] = []
+    whole = catalogue.validate_rows
+
+    def spy(ndjson: bytes, count: int) -> Any:
+        wholes.append(count)
+        return whole(ndjson, count)
+
+    monkeypatch.setattr(catalogue, "validate_rows", spy)
+    assert _chunked(ndjson, 40) == _whole(ndjson, 40)
+    assert _chunked(ndjson, 40)[20][13] == "a,b"
+    assert wholes == [40, 40]  # each piecewise reading handed over, once
