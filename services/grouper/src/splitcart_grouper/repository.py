@@ -150,21 +150,29 @@ async def store_price_rows(session: AsyncSession, store_pks: Sequence[int]) -> P
 _PRODUCT_DETAILS = (products.c.sku, products.c.name, products.c.brand, products.c.size)
 
 
+def _current_price_columns() -> tuple[Any, ...]:
+    """A current price as the effective-price API reads it, with its product's details."""
+    cp = current_prices.c
+    return (
+        cp.product_id,
+        *_PRODUCT_DETAILS,
+        cp.price_cents,
+        cp.was_price_cents,
+        cp.unit_price_cents,
+        cp.unit_measure,
+        cp.on_special,
+        cp.available,
+        observed_at().label("observed_at"),
+    )
+
+
 async def current_price_details(
     session: AsyncSession, store_pk: int, oldest: datetime
 ) -> list[Row]:
     """A store's current prices (listed, priced, observed since ``oldest``) with products."""
     query = (
         select(
-            current_prices.c.product_id,
-            *_PRODUCT_DETAILS,
-            current_prices.c.price_cents,
-            current_prices.c.was_price_cents,
-            current_prices.c.unit_price_cents,
-            current_prices.c.unit_measure,
-            current_prices.c.on_special,
-            current_prices.c.available,
-            observed_at().label("observed_at"),
+            *_current_price_columns(),
         )
         .join(products, products.c.id == current_prices.c.product_id)
         .join(stores, stores.c.id == current_prices.c.store_pk)
@@ -311,15 +319,7 @@ async def latest_member_rows(
         return []
     query = (
         select(
-            current_prices.c.product_id,
-            *_PRODUCT_DETAILS,
-            current_prices.c.price_cents,
-            current_prices.c.was_price_cents,
-            current_prices.c.unit_price_cents,
-            current_prices.c.unit_measure,
-            current_prices.c.on_special,
-            current_prices.c.available,
-            observed_at().label("observed_at"),
+            *_current_price_columns(),
             stores.c.store_id,
         )
         .join(products, products.c.id == current_prices.c.product_id)
