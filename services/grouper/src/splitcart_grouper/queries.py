@@ -115,11 +115,15 @@ async def effective_prices(
     group = await repository.group(session, member["group_id"]) if member else None
     anchor_id = group["anchor_store_id"] if group else store_id
     own = await repository.current_price_details(session, store["id"], oldest)
-    inherited = (
-        await _anchor_rows(session, company, anchor_id, oldest) if anchor_id != store_id else []
-    )
-    if inherited and group is not None:
-        inherited = await _without_anchor_lines(session, company, group["id"], anchor_id, inherited)
+    inherited: list[Row] = []
+    anchor = None
+    if anchor_id != store_id and group is not None:
+        anchor = await repository.catalog_store(session, company, anchor_id)
+    if anchor is not None and group is not None:
+        inherited = await _anchor_rows(session, anchor["id"], oldest)
+        inherited = await _without_anchor_lines(
+            session, company, group["id"], anchor_id, anchor["id"], inherited
+        )
     items = _effective(own, inherited, store_id, anchor_id)
     direct = sum(p.source == "direct_scrape" for p in items)
     return EffectivePricePage(
@@ -137,16 +141,11 @@ async def effective_prices(
     )
 
 
-async def _anchor_rows(
-    session: AsyncSession, company: str, anchor_id: str, oldest: datetime
-) -> list[Row]:
-    anchor = await repository.catalog_store(session, company, anchor_id)
-    if anchor is None:
-        return []
-    rows: list[Row] = await repository.current_price_details(session, anchor["id"], oldest)
+async def _anchor_rows(session: AsyncSession, anchor_pk: int, oldest: datetime) -> list[Row]:
+    rows: list[Row] = await repository.current_price_details(session, anchor_pk, oldest)
     # A product the anchor lists but cannot sell today (no price) may well be on the
     # member's shelf: its price there is the anchor's last price, dated when last seen.
-    rows += await repository.last_prices_while_available(session, anchor["id"], oldest)
+    rows += await repository.last_prices_while_available(session, anchor_pk, oldest)
     rows.sort(key=lambda r: r["product_id"])
     return rows
 
@@ -158,19 +157,25 @@ MIN_WITNESSES = 2
 
 
 async def _without_anchor_lines(
-    session: AsyncSession, company: str, group_id: str, anchor_id: str, inherited: list[Row]
+    session: AsyncSession,
+    company: str,
+    group_id: str,
+    anchor_id: str,
+    anchor_pk: int,
+    inherited: list[Row],
 ) -> list[Row]:
     """The anchor's rows, except products the anchor prices itself (a store's own fresh
     lines): where most members seen pricing a product priced it alike but not as the
     anchor did at that moment, the members' price stands for the group, taken from the
     latest member seen at it. Inheriting the anchor's own price there would be wrong for
     every member."""
+    if not inherited:
+        return inherited
     members = await repository.group_store_pks(session, company, group_id, [anchor_id])
-    anchor = await repository.catalog_store(session, company, anchor_id)
-    if not members or anchor is None:
+    if not members:
         return inherited
     since = clock.now() - WITNESS_WINDOW
-    tallies = await repository.member_prices_against_anchor(session, anchor["id"], members, since)
+    tallies = await repository.member_prices_against_anchor(session, anchor_pk, members, since)
     lines = anchor_lines(tallies)
     if not lines:
         return inherited
