@@ -4,12 +4,15 @@ ordering handled as for one ``basic_publish`` per message (real RabbitMQ)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import cast
 
 import aio_pika
 import aiormq
 import pamqp.frame
 import pytest
+import pytest_asyncio
 from pamqp import commands as spec
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
@@ -51,112 +54,101 @@ def test_a_name_longer_than_an_amqp_short_string_is_refused() -> None:
         encode_publish(1, "splitcart.events", message, max_body=4088)
 
 
-async def _scratch(amqp_url: str) -> tuple[aio_pika.abc.AbstractConnection, str, str]:
+@dataclass
+class Scratch:
+    """A private exchange with one queue bound to ``bound.#``, and a bus publishing to it."""
+
+    conn: aio_pika.abc.AbstractConnection
+    name: str
+    bus: RabbitBus
+
+    async def queue(self) -> aio_pika.abc.AbstractQueue:
+        return await (await self.conn.channel()).get_queue(self.name)
+
+
+@pytest_asyncio.fixture
+async def scratch(amqp_url: str) -> AsyncIterator[Scratch]:
     name = testing.unique_name("frames")
     conn = await aio_pika.connect(amqp_url)
-    channel = await conn.channel()
-    exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
-    queue = await channel.declare_queue(name, durable=True)
-    await queue.bind(exchange, routing_key="bound.#")
-    return conn, name, name
-
-
-async def _drop(conn: aio_pika.abc.AbstractConnection, name: str) -> None:
-    channel = await conn.channel()
-    await channel.queue_delete(name)
-    await channel.exchange_delete(name)
-    await channel.exchange_delete(f"{name}.dead")
-
-
-async def test_a_batch_is_confirmed_and_arrives_whole_in_order(amqp_url: str) -> None:
-    conn, exchange, queue_name = await _scratch(amqp_url)
     async with conn:
-        bus = RabbitBus(amqp_url, exchange, queue_prefix=exchange)
-        await bus.start()
-        # Bodies from empty to several frames (frame_max is 128 KiB by default), and more
-        # than one write's worth of bytes in all.
-        sizes = [0, 10, 5_000, 300_000, 2_000_000, 17]
-        messages = [
-            RawEvent(f"id-{i}", f"bound.kind{i % 3}", bytes([i % 251]) * size)
-            for i, size in enumerate(sizes)
-        ]
-        try:
-            assert await bus.publish_raw(messages) == [None] * len(messages)
-            # The channel's own numbering goes on from where the batch left it.
-            assert await bus.publish_raw([RawEvent("after", "bound.after", b"{}")]) == [None]
-        finally:
-            await bus.close()
         channel = await conn.channel()
-        queue = await channel.get_queue(queue_name)
-        seen = []
-        for _ in range(len(messages) + 1):
-            got = await queue.get(timeout=5)
-            await got.ack()
-            seen.append(got)
-        assert [m.message_id for m in seen] == [m.event_id for m in messages] + ["after"]
-        for got, sent in zip(seen, messages, strict=False):
-            assert got.body == sent.body
-            assert got.routing_key == sent.event_type
-            assert got.type == sent.event_type
-            assert got.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-            assert got.content_type == "application/json"
-        await _drop(conn, queue_name)
-
-
-async def test_unroutable_messages_fail_alone_within_a_batch(amqp_url: str) -> None:
-    conn, exchange, queue_name = await _scratch(amqp_url)
-    async with conn:
-        bus = RabbitBus(amqp_url, exchange, queue_prefix=exchange)
-        await bus.start()
-        keys = ["bound.a", "nobody.listens", "bound.b", "nobody.either", "bound.c"]
-        try:
-            results = await bus.publish_raw(
-                [RawEvent(f"m{i}", key, b"{}") for i, key in enumerate(keys)]
-            )
-        finally:
-            await bus.close()
-        assert [type(r).__name__ if r else None for r in results] == [
-            None,
-            "Unroutable",
-            None,
-            "Unroutable",
-            None,
-        ]
-        assert isinstance(results[1], Unroutable)
-        channel = await conn.channel()
-        queue = await channel.get_queue(queue_name)
-        assert (await queue.declare()).message_count == 3
-        await _drop(conn, queue_name)
-
-
-async def test_a_bad_name_sends_nothing_and_keeps_the_numbering(amqp_url: str) -> None:
-    conn, exchange, queue_name = await _scratch(amqp_url)
-    async with conn:
-        bus = RabbitBus(amqp_url, exchange, queue_prefix=exchange)
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(name, durable=True)
+        await queue.bind(exchange, routing_key="bound.#")
+        bus = RabbitBus(amqp_url, name, queue_prefix=name)
         await bus.start()
         try:
-            assert bus._pub_channel is not None
-            channel = cast(aiormq.Channel, await bus._pub_channel.get_underlay_channel())
-            before = channel.delivery_tag
-            with pytest.raises(ValueError):
-                await publish_batch(
-                    channel,
-                    exchange,
-                    [
-                        OutgoingMessage("fine", "bound.a", b"{}"),
-                        OutgoingMessage("y" * 300, "bound.a", b"{}"),
-                    ],
-                )
-            assert channel.delivery_tag == before
-            assert not channel.confirmations
-            assert await bus.publish_raw([RawEvent("next", "bound.a", b"{}")]) == [None]
+            yield Scratch(conn, name, bus)
         finally:
             await bus.close()
-        channel2 = await conn.channel()
-        queue = await channel2.get_queue(queue_name)
+            channel = await conn.channel()
+            await channel.queue_delete(name)
+            await channel.exchange_delete(name)
+            await channel.exchange_delete(f"{name}.dead")
+
+
+async def test_a_batch_is_confirmed_and_arrives_whole_in_order(scratch: Scratch) -> None:
+    # Bodies from empty to several frames (frame_max is 128 KiB by default), and more
+    # than one write's worth of bytes in all.
+    sizes = [0, 10, 5_000, 300_000, 2_000_000, 17]
+    messages = [
+        RawEvent(f"id-{i}", f"bound.kind{i % 3}", bytes([i % 251]) * size)
+        for i, size in enumerate(sizes)
+    ]
+    assert await scratch.bus.publish_raw(messages) == [None] * len(messages)
+    # The channel's own numbering goes on from where the batch left it.
+    assert await scratch.bus.publish_raw([RawEvent("after", "bound.after", b"{}")]) == [None]
+    queue = await scratch.queue()
+    seen = []
+    for _ in range(len(messages) + 1):
         got = await queue.get(timeout=5)
-        assert got.message_id == "next"
         await got.ack()
-        await asyncio.sleep(0)
-        assert (await queue.declare()).message_count == 0
-        await _drop(conn, queue_name)
+        seen.append(got)
+    assert [m.message_id for m in seen] == [m.event_id for m in messages] + ["after"]
+    for got, sent in zip(seen, messages, strict=False):
+        assert got.body == sent.body
+        assert got.routing_key == sent.event_type
+        assert got.type == sent.event_type
+        assert got.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert got.content_type == "application/json"
+
+
+async def test_unroutable_messages_fail_alone_within_a_batch(scratch: Scratch) -> None:
+    keys = ["bound.a", "nobody.listens", "bound.b", "nobody.either", "bound.c"]
+    results = await scratch.bus.publish_raw(
+        [RawEvent(f"m{i}", key, b"{}") for i, key in enumerate(keys)]
+    )
+    assert [type(r).__name__ if r else None for r in results] == [
+        None,
+        "Unroutable",
+        None,
+        "Unroutable",
+        None,
+    ]
+    assert isinstance(results[1], Unroutable)
+    assert (await (await scratch.queue()).declare()).message_count == 3
+
+
+async def test_a_bad_name_sends_nothing_and_keeps_the_numbering(scratch: Scratch) -> None:
+    bus = scratch.bus
+    assert bus._pub_channel is not None
+    channel = cast(aiormq.Channel, await bus._pub_channel.get_underlay_channel())
+    before = channel.delivery_tag
+    with pytest.raises(ValueError):
+        await publish_batch(
+            channel,
+            scratch.name,
+            [
+                OutgoingMessage("fine", "bound.a", b"{}"),
+                OutgoingMessage("y" * 300, "bound.a", b"{}"),
+            ],
+        )
+    assert channel.delivery_tag == before
+    assert not channel.confirmations
+    assert await bus.publish_raw([RawEvent("next", "bound.a", b"{}")]) == [None]
+    queue = await scratch.queue()
+    got = await queue.get(timeout=5)
+    assert got.message_id == "next"
+    await got.ack()
+    await asyncio.sleep(0)
+    assert (await queue.declare()).message_count == 0

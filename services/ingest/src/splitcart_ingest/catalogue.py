@@ -228,17 +228,17 @@ def category_json(row: ProductRow) -> str:
     return orjson.dumps(row.get("category_path", [])).decode()
 
 
-_DETAILS = itemgetter("sku", "name", "brand", "size", "barcode")
-_REST = itemgetter(
+# The fields of a store's price for a product: a change in any is a new price.
+PRICE_FIELDS = (
     "price_cents",
     "was_price_cents",
     "unit_price_cents",
     "unit_measure",
     "on_special",
     "available",
-    "url",
-    "image_url",
 )
+_DETAILS = itemgetter("sku", "name", "brand", "size", "barcode")
+_REST = itemgetter(*PRICE_FIELDS, "url", "image_url")
 
 
 def stage_record(row: ProductRow) -> Record:

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from splitcart_ingest.catalogue import PRICE_FIELDS
 from splitcart_ingest.models import (
     TIMESTAMP,
     companies,
@@ -55,14 +56,6 @@ from splitcart_ingest.models import (
 STAGE_COLUMNS = (*PRODUCT_FIELDS, "match_key")
 # What Postgres copies: the category path as JSON text, its jsonb column generated from it.
 PG_STAGE_COLUMNS = tuple("category_json" if c == "category_path" else c for c in STAGE_COLUMNS)
-PRICE_FIELDS = (
-    "price_cents",
-    "was_price_cents",
-    "unit_price_cents",
-    "unit_measure",
-    "on_special",
-    "available",
-)
 _CHUNK = 1000
 # States of a staged price against the current one; UNLISTED: a listed current price the
 # (full) catalogue lacks, which only the Postgres diff holds.
