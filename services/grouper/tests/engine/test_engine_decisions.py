@@ -13,6 +13,7 @@ from splitcart_grouper.engine import (
     Decision,
     Ejected,
     Founded,
+    Group,
     GroupingState,
     Merged,
     ReferenceComparator,
@@ -228,6 +229,48 @@ def test_ejected_spot_check_without_a_home_asks_for_a_full_rescrape() -> None:
     ingest(prices, {"b": THIRD_ZONE, "c": BASE})
     result = run_round(state, fast(prices, 2), {"b": "spot", "c": "full"})
     assert RescrapeRequested("b", "rehoming", result.state.group_of["b"]) in result.decisions
+
+
+def test_a_rogue_anchor_matching_another_zone_does_not_fold_the_groups() -> None:
+    prices, state = zones()
+    # a's prices move to zone Y; its members b, c, d still price as zone X.
+    ingest(prices, {"a": OTHER_ZONE})
+    result = run_round(state, fast(prices, 2), {"a": "full"})
+    assert kinds(result.decisions, Merged) == []
+    assert result.state.partition() == state.partition()
+    asked = [(r.store, r.reason) for r in kinds(result.decisions, RescrapeRequested)]
+    assert asked == [("b", "tie_break"), ("c", "tie_break")]
+    # Their whole catalogues make a the rogue; it leaves alone and joins zone Y.
+    ingest(prices, {"b": BASE, "c": BASE}, hours_after=3)
+    after = run_round(result.state, fast(prices, 4), {"b": "full", "c": "full"})
+    assert [(e.store, e.reason) for e in kinds(after.decisions, Ejected)] == [("a", "anchor_rogue")]
+    assert set(after.state.partition()) == {frozenset("bcd"), frozenset({"a", "y1", "y2"})}
+
+
+def test_groups_whose_members_lack_current_data_fold_once_a_member_each_is_verified() -> None:
+    # Two groups of one zone, founded apart; the members' data is past the freshness window.
+    prices = company({"b": BASE, "d": BASE}, hours_ago=80)
+    for store in ("a", "c"):
+        add(prices, store, BASE)
+    state = GroupingState.from_groups([Group("g1", "a", {"a", "b"}), Group("g2", "c", {"c", "d"})])
+    held = run_round(state, fast(prices), {"a": "full", "c": "full"})
+    assert kinds(held.decisions, Merged) == []
+    asked = [(r.store, r.reason) for r in kinds(held.decisions, RescrapeRequested)]
+    assert asked == [("b", "tie_break"), ("d", "tie_break")]
+    ingest(prices, {"b": BASE, "d": BASE})
+    result = run_round(held.state, fast(prices, 2), {"b": "full", "d": "full"})
+    assert result.state.partition() == [frozenset("abcd")]
+    assert len(kinds(result.decisions, Merged)) == 1
+    assert not result.state.tie_breaks
+
+
+def test_groups_whose_members_agree_fold_at_once() -> None:
+    prices = company({s: BASE for s in "abcd"})
+    state = GroupingState.from_groups([Group("g1", "a", {"a", "b"}), Group("g2", "c", {"c", "d"})])
+    ingest(prices, {"a": BASE})
+    result = run_round(state, fast(prices, 2), {"a": "full"})
+    assert result.state.partition() == [frozenset("abcd")]
+    assert kinds(result.decisions, RescrapeRequested) == []
 
 
 def test_chain_of_near_matches_does_not_drift_into_one_group() -> None:

@@ -396,7 +396,7 @@ class _Round:
                 rivals = [b for b in rivals if b in focus]
             done.add(a)
             for b in self.matching(a, rivals, known):
-                if a in alive:
+                if a in alive and self.corroborated(self.state.group(a), self.state.group(b)):
                     alive.discard(self.fold(self.state.group(a), self.state.group(b)))
                     resized = True
 
@@ -415,6 +415,55 @@ class _Round:
             for b, ok in zip(others, self.cmp.matches(f, others), strict=True):
                 known[f, b] = known[b, f] = ok
         return known
+
+    def corroborated(self, one: Group, other: Group) -> bool:
+        """Whether two groups whose anchors match may fold.
+
+        A group of one folds on its anchor's evidence alone. When both groups have
+        members, the anchors' match stands for the groups only if each side's members
+        agree with the other side's anchor: an anchor whose own prices moved to another
+        zone (a rogue anchor) matches that zone's anchor while its members still price
+        as before, and folding would put two zones in one group. Each side's members
+        with current data are compared with the other anchor; a side whose conclusive
+        evidence (a match, or a mismatch beyond sampling noise) is not a majority of
+        matches holds the fold back and has members asked for their whole catalogue:
+        one when it has no conclusive evidence, two when its members disagree with the
+        other anchor (two fresh members against their own anchor make it the rogue at
+        the group's health check). A verified member that still agrees takes its
+        anchor's title with its fresher data, so the pair is compared again.
+        """
+        if len(one.stores) < 2 or len(other.stores) < 2:
+            return True
+        agreed = [self.side_agrees(one, other.anchor), self.side_agrees(other, one.anchor)]
+        return all(agreed)
+
+    def side_agrees(self, group: Group, anchor: str) -> bool:
+        """Whether ``group``'s members agree with ``anchor`` (see :meth:`corroborated`);
+        when they do not, members are asked for their whole catalogue."""
+        members = sorted((m for m in group.members if self.current(m)), key=self.freshest_first)
+        found = dict(zip(members, self.cmp.compare_many(anchor, members), strict=True))
+        decided = {m: e for m, e in found.items() if e.matched or self.conclusive_mismatch(e)}
+        agree = sum(e.matched for e in decided.values())
+        if decided and 2 * agree > len(decided):
+            return True
+        against = [m for m, e in decided.items() if not e.matched]
+        others = sorted(
+            (m for m in group.members if m not in against),
+            key=lambda m: self.freshest_first(m) if self.cmp.knows(m) else (0, m),
+        )
+        wanted = 2 if against else 1
+        for member in [*against, *others][:wanted]:
+            self.verify(group, member)
+        return False
+
+    def conclusive_mismatch(self, proof: Evidence) -> bool:
+        """A mismatch that is neither short of evidence nor within a sample's noise."""
+        params = self.cmp.params
+        return not (
+            proof.matched
+            or self.inconclusive(proof)
+            or params.doubtful(proof.compared, proof.mismatches)
+        )
 
     def fold(self, one: Group, other: Group) -> str:
         """Merge the smaller group into the larger (equal sizes: lower anchor key wins);
