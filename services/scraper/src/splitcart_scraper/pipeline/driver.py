@@ -52,6 +52,7 @@ class SimulationConfig:
     distributed: bool = False
     out_dir: Path = Path("var/simulation")
     accuracy_sample: float = 0.25
+    # A step fails once its work has not moved for this long (see ``Driver.settle``).
     max_step_seconds: float = 900.0
     scraper_concurrency: int = 8
     # How often a store alone in its group is refreshed (the scheduler's
@@ -60,6 +61,10 @@ class SimulationConfig:
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     postgres_admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class SimulationStalled(RuntimeError):
+    """The services stopped making progress within a step."""
 
 
 @dataclass
@@ -318,16 +323,27 @@ class Simulation:
         """Wait until there is no due work, no live lease and no store waiting for a
         grouping round, twice in a row. Time stands still within a step, so the clock
         moves on only once the services have caught up, as they would long before hours
-        pass: a scrape's grouping must not be decided at the next step's time."""
-        deadline = time.monotonic() + self.config.max_step_seconds
-        quiet = 0
-        while quiet < 2 and time.monotonic() < deadline:
+        pass: a scrape's grouping must not be decided at the next step's time.
+
+        However long a step takes on a slow machine, the clock never moves on with work
+        left (that would change what the run decides, not only how fast). A step whose
+        work stops moving for ``max_step_seconds`` fails the run instead."""
+        quiet, seen, moved = 0, None, time.monotonic()
+        while quiet < 2:
             self.stack.check_alive()
             due, live = await self.scheduler_busy()
             behind = await self.grouping_behind()
             self.snapshot.update({"due": due, "leases": live})
             await self._publish_snapshot()
             quiet = quiet + 1 if due == 0 and live == 0 and behind == 0 else 0
+            state = (due, live, behind, sum(self.snapshot.get("requests", {}).values()))
+            if state != seen:
+                seen, moved = state, time.monotonic()
+            elif time.monotonic() - moved > self.config.max_step_seconds:
+                raise SimulationStalled(
+                    f"no progress for {self.config.max_step_seconds:.0f} s: {due} stores due, "
+                    f"{live} leases live, {behind} stores waiting for grouping"
+                )
             await asyncio.sleep(1.0 if quiet else 0.5)
 
     async def _publish_snapshot(self) -> None:
