@@ -1,0 +1,84 @@
+"""A step ends only once the services have caught up, however slow they are; a step whose
+work stops moving fails the run instead of letting the clock move on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+from splitcart_scraper.pipeline import driver
+from splitcart_scraper.pipeline.driver import Simulation, SimulationConfig, SimulationStalled
+
+
+class Services:
+    """Scripted answers of the scheduler and grouper stats, one per poll."""
+
+    def __init__(self, script: list[tuple[int, int, int]]) -> None:
+        self.script: Iterator[tuple[int, int, int]] = iter(script)
+        self.last = (0, 0, 0)
+        self.polls = 0
+
+    def next(self) -> tuple[int, int, int]:
+        self.polls += 1
+        self.last = next(self.script, self.last)
+        return self.last
+
+
+class Stack:
+    def check_alive(self) -> None:
+        return None
+
+
+def simulation(services: Services, max_step_seconds: float) -> Simulation:
+    sim = Simulation(SimulationConfig(max_step_seconds=max_step_seconds), Stack())  # type: ignore[arg-type]
+
+    async def scheduler_busy() -> tuple[int, int]:
+        due, live, _ = services.next()
+        return due, live
+
+    async def grouping_behind() -> int:
+        return services.last[2]
+
+    async def publish() -> None:
+        return None
+
+    sim.scheduler_busy = scheduler_busy  # type: ignore[method-assign]
+    sim.grouping_behind = grouping_behind  # type: ignore[method-assign]
+    sim._publish_snapshot = publish  # type: ignore[method-assign]
+    return sim
+
+
+@pytest.fixture(autouse=True)
+def fast_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Polls sleep no real time; the monotonic clock moves 100 s per poll."""
+    now = [0.0]
+
+    async def sleep(_: float) -> None:
+        now[0] += 100.0
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    monkeypatch.setattr(driver, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    return now
+
+
+def test_a_slow_step_is_waited_for_past_the_stall_limit() -> None:
+    # Busy for 30 polls (3,000 s of the mocked clock, past the 250 s limit), always moving.
+    script = [(10 - i % 10, 1, i) for i in range(30)]
+    services = Services([*script, (0, 0, 0), (0, 0, 0)])
+    asyncio.run(simulation(services, max_step_seconds=250).settle())
+    assert services.polls == 32  # the 30 busy polls, then two quiet ones
+
+
+def test_a_step_that_stops_moving_fails_the_run() -> None:
+    services = Services([(5, 1, 3)] * 10)
+    with pytest.raises(SimulationStalled, match="5 stores due, 1 leases live, 3 stores waiting"):
+        asyncio.run(simulation(services, max_step_seconds=250).settle())
+    assert services.polls == 4
+
+
+def test_a_quiet_moment_between_busy_ones_does_not_end_the_step() -> None:
+    services = Services([(0, 0, 0), (0, 0, 4), (0, 0, 0), (0, 0, 0)])
+    asyncio.run(simulation(services, max_step_seconds=250).settle())
+    assert services.polls == 4
