@@ -94,6 +94,29 @@ async def test_pages_are_requested_exactly_as_the_totals_say() -> None:
     assert result.requests_made == 4
 
 
+async def test_a_category_the_tree_counts_empty_is_not_requested() -> None:
+    retailer = ScriptedRetailer({**_catalogue(), "liquor": []})
+    full = await retailer.scrape(STORE, "full")
+    spot = await retailer.scrape(STORE, "spot", spot_fraction=0.5, spot_min_products=100)
+    assert ("liquor", 0) not in retailer.requested
+    assert full.complete and full.categories_scraped == ["bakery", "dairy"]
+    assert full.requests_made == 4
+    assert spot.categories_scraped == ["bakery", "dairy"]
+
+
+async def test_a_category_without_a_count_is_paged() -> None:
+    class Uncounted(ScriptedRetailer):
+        async def categories(
+            self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
+        ) -> list[Category]:
+            return [Category(key, key) for key in self.catalogue]
+
+    retailer = Uncounted({**_catalogue(), "liquor": ["10"]})
+    result = await retailer.scrape(STORE, "full")
+    assert ("liquor", 0) in retailer.requested
+    assert "10" in {p["sku"] for p in result.products}
+
+
 async def test_a_product_listed_in_two_categories_is_one_product() -> None:
     result = await ScriptedRetailer(_catalogue()).scrape(STORE, "full")
     assert sorted(p["sku"] for p in result.products) == [str(i) for i in range(1, 10)]
