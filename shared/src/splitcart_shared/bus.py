@@ -244,6 +244,7 @@ class Bus(Protocol):
     async def publish_raw(self, messages: Sequence[RawEvent]) -> list[Exception | None]: ...
     async def subscribe(self, sub: Subscription) -> None: ...
     async def ping(self) -> None: ...
+    async def backlog(self) -> int: ...
 
 
 @dataclass
@@ -272,6 +273,10 @@ class InProcessBus:
 
     async def ping(self) -> None:
         return None
+
+    async def backlog(self) -> int:
+        # Publishing returns only once every handler is done: nothing is ever waiting.
+        return 0
 
     async def subscribe(self, sub: Subscription) -> None:
         self.subscriptions.append(sub)
@@ -375,6 +380,7 @@ class RabbitBus:
         self._pub_channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._consumer_channels: list[aio_pika.abc.AbstractChannel] = []
+        self._consumers: list[_QueueConsumer] = []
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -404,6 +410,19 @@ class RabbitBus:
             raise ConnectionError("broker connection is closed")
         if self._pub_channel is None or self._pub_channel.is_closed:
             raise ConnectionError("broker channel is closed")
+
+    async def backlog(self) -> int:
+        """Events this process's queues hold for it: ready in the broker, plus delivered
+        to it and not yet settled."""
+        if self._conn is None or not self._consumers:
+            return 0
+        total = 0
+        # A channel of its own: a failed passive declare closes the channel it ran on.
+        async with self._conn.channel() as channel:
+            for consumer in self._consumers:
+                queue = await channel.declare_queue(consumer.sub.queue_name, passive=True)
+                total += (queue.declaration_result.message_count or 0) + consumer.unsettled()
+        return total
 
     async def publish(self, envelope: Envelope) -> None:
         (result,) = await self.publish_many([envelope])
@@ -467,6 +486,7 @@ class RabbitBus:
         consumer = _QueueConsumer(self, sub, channel)
         await consumer.start()
         self._consumer_channels.append(channel)
+        self._consumers.append(consumer)
         for i in range(self.workers):
             task = asyncio.create_task(consumer.work(), name=f"{sub.consumer}-{i}")
             self._workers.append(task)
@@ -487,6 +507,9 @@ class _AckWindow:
 
     def delivered(self, tag: int) -> None:
         heapq.heappush(self._pending, tag)
+
+    def unsettled(self) -> int:
+        return len(self._pending) - len(self._settled)
 
     def settle(self, tags: Iterable[int], *, ack: bool = True) -> int | None:
         """Mark ``tags`` settled; the tag to ack with ``multiple=True`` now, if any."""
@@ -521,6 +544,10 @@ class _QueueConsumer:
     async def start(self) -> None:
         await self._consume()
         self.channel.reopen_callbacks.add(self._consume)
+
+    def unsettled(self) -> int:
+        """Deliveries received and not yet handled, dead-lettered or given back."""
+        return self.window.unsettled()
 
     async def _consume(self, _: aio_pika.abc.AbstractRobustChannel | None = None) -> None:
         underlay = await self.channel.get_underlay_channel()

@@ -229,6 +229,13 @@ def health_router() -> APIRouter:
             raise Unavailable("broker unreachable", error=str(exc)) from exc
         return {"status": "ready"}
 
+    @router.get("/backlogz")
+    async def backlogz(request: Request) -> dict[str, int]:
+        """Events this service has yet to send (its outbox) or to handle (its queues)."""
+        runtime: Runtime = request.app.state.runtime
+        outbox = await runtime.relay.pending() if runtime.relay is not None else 0
+        return {"outbox": outbox, "inbound": await runtime.bus.backlog()}
+
     @router.get("/metrics")
     async def metrics() -> Response:
         body, content_type = render_latest()

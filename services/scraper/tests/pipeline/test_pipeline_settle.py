@@ -13,14 +13,14 @@ from splitcart_scraper.pipeline.driver import Simulation, SimulationConfig, Simu
 
 
 class Services:
-    """Scripted answers of the scheduler and grouper stats, one per poll."""
+    """Scripted (due, live, behind, events) answers of the services, one per poll."""
 
-    def __init__(self, script: list[tuple[int, int, int]]) -> None:
-        self.script: Iterator[tuple[int, int, int]] = iter(script)
-        self.last = (0, 0, 0)
+    def __init__(self, script: list[tuple[int, ...]]) -> None:
+        self.script: Iterator[tuple[int, ...]] = iter(t if len(t) == 4 else (*t, 0) for t in script)
+        self.last: tuple[int, ...] = (0, 0, 0, 0)
         self.polls = 0
 
-    def next(self) -> tuple[int, int, int]:
+    def next(self) -> tuple[int, ...]:
         self.polls += 1
         self.last = next(self.script, self.last)
         return self.last
@@ -35,8 +35,11 @@ def simulation(services: Services, max_step_seconds: float) -> Simulation:
     sim = Simulation(SimulationConfig(max_step_seconds=max_step_seconds), Stack())  # type: ignore[arg-type]
 
     async def scheduler_busy() -> tuple[int, int]:
-        due, live, _ = services.next()
+        due, live, *_ = services.next()
         return due, live
+
+    async def backlog() -> int:
+        return services.last[3]
 
     async def grouping_behind() -> int:
         return services.last[2]
@@ -46,6 +49,7 @@ def simulation(services: Services, max_step_seconds: float) -> Simulation:
 
     sim.scheduler_busy = scheduler_busy  # type: ignore[method-assign]
     sim.grouping_behind = grouping_behind  # type: ignore[method-assign]
+    sim.backlog = backlog  # type: ignore[method-assign]
     sim._publish_snapshot = publish  # type: ignore[method-assign]
     return sim
 
@@ -73,7 +77,7 @@ def test_a_slow_step_is_waited_for_past_the_stall_limit() -> None:
 
 def test_a_step_that_stops_moving_fails_the_run() -> None:
     services = Services([(5, 1, 3)] * 10)
-    with pytest.raises(SimulationStalled, match="5 stores due, 1 leases live, 3 stores waiting"):
+    with pytest.raises(SimulationStalled, match="5 stores due, 1 leases live, 0 events unhandled"):
         asyncio.run(simulation(services, max_step_seconds=250).settle())
     assert services.polls == 4
 
@@ -82,3 +86,11 @@ def test_a_quiet_moment_between_busy_ones_does_not_end_the_step() -> None:
     services = Services([(0, 0, 0), (0, 0, 4), (0, 0, 0), (0, 0, 0)])
     asyncio.run(simulation(services, max_step_seconds=250).settle())
     assert services.polls == 4
+
+
+def test_events_not_yet_handled_keep_the_step_open() -> None:
+    # Every lease is done and grouping has caught up with what it has seen, but ingest
+    # still has scrapes' events to pass on: the step is not over.
+    services = Services([(0, 0, 0, 40), (0, 0, 0, 25), (0, 0, 2, 0), (0, 0, 0, 0), (0, 0, 0, 0)])
+    asyncio.run(simulation(services, max_step_seconds=250).settle())
+    assert services.polls == 5

@@ -310,9 +310,20 @@ class Simulation:
 
     async def scheduler_busy(self) -> tuple[int, int]:
         stats = await self.service("scheduler", "/v1/stats")
-        due = sum(int(d.get("count", 0)) for d in stats.get("due", []))
+        due = sum(int(d.get("stores", 0)) for d in stats.get("due", []))
         live = sum(int(x.get("live", x.get("count", 0))) for x in stats.get("leases", []))
         return due, live
+
+    async def backlog(self) -> int:
+        """Events sent and not yet handled, over every service: rows waiting in outboxes,
+        and events waiting in (or taken from and not yet settled off) their queues. A
+        completed lease says nothing of its scrape's ingest and grouping: those follow
+        through events, so a step waits for them here."""
+        total = 0
+        for name in self.stack.urls:
+            body = await self.service(name, "/backlogz")
+            total += int(body.get("outbox", 0)) + int(body.get("inbound", 0))
+        return total
 
     async def grouping_behind(self) -> int:
         """Stores ingested or discovered that the grouper has not had a round for yet."""
@@ -320,8 +331,8 @@ class Simulation:
         return sum(int(c.get("dirty", 0)) for c in stats.get("companies", {}).values())
 
     async def settle(self) -> None:
-        """Wait until there is no due work, no live lease and no store waiting for a
-        grouping round, twice in a row. Time stands still within a step, so the clock
+        """Wait until there is no due work, no live lease, no event unhandled and no store
+        waiting for a grouping round, twice in a row. Time stands still within a step, so the clock
         moves on only once the services have caught up, as they would long before hours
         pass: a scrape's grouping must not be decided at the next step's time.
 
@@ -332,17 +343,20 @@ class Simulation:
         while quiet < 2:
             self.stack.check_alive()
             due, live = await self.scheduler_busy()
+            events = await self.backlog()
             behind = await self.grouping_behind()
             self.snapshot.update({"due": due, "leases": live})
             await self._publish_snapshot()
-            quiet = quiet + 1 if due == 0 and live == 0 and behind == 0 else 0
-            state = (due, live, behind, sum(self.snapshot.get("requests", {}).values()))
+            idle = due == 0 and live == 0 and events == 0 and behind == 0
+            quiet = quiet + 1 if idle else 0
+            state = (due, live, events, behind, sum(self.snapshot.get("requests", {}).values()))
             if state != seen:
                 seen, moved = state, time.monotonic()
             elif time.monotonic() - moved > self.config.max_step_seconds:
                 raise SimulationStalled(
                     f"no progress for {self.config.max_step_seconds:.0f} s: {due} stores due, "
-                    f"{live} leases live, {behind} stores waiting for grouping"
+                    f"{live} leases live, {events} events unhandled, "
+                    f"{behind} stores waiting for grouping"
                 )
             await asyncio.sleep(1.0 if quiet else 0.5)
 
