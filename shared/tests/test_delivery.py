@@ -391,3 +391,36 @@ async def test_consumer_is_restored_after_the_broker_connection_comes_back(
         await proxy.cut()
         await _delete_queues(amqp_url, prefix)
         await db.dispose()
+
+
+async def test_the_backlog_counts_events_sent_and_not_yet_handled(stack: Stack) -> None:
+    release = asyncio.Event()
+
+    async def slow(session: AsyncSession, payload: Payload, envelope: Envelope) -> None:
+        await release.wait()
+        await record_effect(session, payload, envelope)
+
+    sub = Subscription("bustest", ["store.rescrape_requested"], slow, stack.db, consumer_tables)
+    await stack.bus.subscribe(sub)
+    assert await stack.bus.backlog() == 0
+    async with stack.db.transaction() as session:
+        await stack.outbox.add_many(session, [event(f"G{i}") for i in range(5)])
+    if stack.amqp_url is None:
+        # Embedded delivery runs the handlers inside the publish: the outbox holds the rest.
+        assert await stack.relay.pending() == 5
+        assert await stack.bus.backlog() == 0
+        release.set()
+        stack.relay.start()
+    else:
+        stack.relay.start()
+        await testing.wait_for(lambda: _relay_idle(stack))
+        # In the broker's queue, or taken and not settled (once they have reached us).
+        await testing.wait_for(lambda: _backlog_is(stack, 5))
+        release.set()
+    await testing.wait_for(lambda: _count_is(stack.db, 5), timeout=30)
+    await testing.wait_for(lambda: _relay_idle(stack))
+    await testing.wait_for(lambda: _backlog_is(stack, 0))
+
+
+async def _backlog_is(stack: Stack, expected: int) -> bool:
+    return await stack.bus.backlog() == expected

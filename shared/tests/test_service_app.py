@@ -43,6 +43,7 @@ async def test_healthz_metrics_and_openapi_answer(sqlite_database: str) -> None:
     ):
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/backlogz")).json() == {"outbox": 0, "inbound": 0}
         assert b"splitcart_" in (await client.get("/metrics")).content
         assert "/v1/things/{name}" in (await client.get("/openapi.json")).json()["paths"]
 
