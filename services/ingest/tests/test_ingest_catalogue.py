@@ -7,7 +7,16 @@ from typing import Any
 import orjson
 import pytest
 from splitcart_ingest import catalogue
-from splitcart_ingest.catalogue import Record, Refused, record_chunks, stage_record, validate_rows
+from splitcart_ingest.catalogue import (
+    ProductRow,
+    Record,
+    Refused,
+    match_key,
+    record_chunks,
+    stage_record,
+    validate_rows,
+)
+from splitcart_ingest.repository import STAGE_COLUMNS
 
 from .conftest import product
 
@@ -44,6 +53,21 @@ def test_pieces_hold_the_records_of_the_whole_catalogue() -> None:
     assert len(chunks) > 5
     assert _chunked(ndjson, len(rows)) == _whole(ndjson, len(rows))
     assert _chunked(ndjson, len(rows))[7][10:12] == (False, True)  # on_special, available
+
+
+def test_a_record_holds_each_field_in_its_staging_column_whatever_the_json_order() -> None:
+    assert (*ProductRow.__annotations__, "match_key") == STAGE_COLUMNS
+    reversed_keys = dict(reversed(product("1", 350, barcode="930").items()))
+    sparse = {"name": "Sparse", "sku": "2"}
+    rows = validate_rows(_ndjson([reversed_keys, sparse]), 2)
+    first, second = (dict(zip(STAGE_COLUMNS, stage_record(row), strict=True)) for row in rows)
+    assert first == {
+        **product("1", 350, barcode="930"),
+        "category_path": '["Pantry","Snacks"]',
+        "match_key": match_key("Acme", "Product 1", "500g"),
+    }
+    assert second["sku"] == "2" and second["name"] == "Sparse" and second["brand"] is None
+    assert second["category_path"] == "[]" and second["available"] is True
 
 
 @pytest.mark.parametrize(

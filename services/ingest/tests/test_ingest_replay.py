@@ -45,6 +45,17 @@ async def test_replay_of_one_store_leaves_the_others_alone(harness: Any) -> None
     assert _without_ids(after["price_history"]) == _without_ids(before["price_history"])
 
 
+async def test_every_history_row_has_the_current_price_that_guards_its_store_and_product(
+    harness: Any,
+) -> None:
+    # price_history has no foreign keys: the current price of its (store, product) has them.
+    await _history_of_changes(harness)
+    await replay(harness.db, company="coles", store_id="100")
+    history = {(r["store_pk"], r["product_id"]) for r in await harness.rows(models.price_history)}
+    current = {(r["store_pk"], r["product_id"]) for r in await harness.rows(models.current_prices)}
+    assert history and history <= current
+
+
 async def test_the_replay_command_reports_what_it_replayed(harness: Any, database_url: str) -> None:
     await _history_of_changes(harness)
     env = {"SPLITCART_DATABASE_URL": database_url, "SPLITCART_LOG_LEVEL": "WARNING"}

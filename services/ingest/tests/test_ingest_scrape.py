@@ -104,6 +104,24 @@ async def test_a_relisted_product_starts_a_new_history_row(harness: Any) -> None
     assert len(await harness.history("2")) == 2
 
 
+async def test_new_skus_among_known_ones_apply_with_every_change_once(harness: Any) -> None:
+    p = harness.make_product
+    await _ready(harness, [p("1", 100), p("2", 200), p("3", 300)])
+    await harness.scrape([p("1", 110), p("2", 200, name="Renamed"), p("4", 400), p("5", 500)])
+    (_, ingested) = await harness.events("store.ingested")
+    assert (ingested["new_products"], ingested["changed_prices"], ingested["delisted"]) == (2, 1, 1)
+    prices = await harness.prices()
+    assert {sku: (r["price_cents"], r["delisted"]) for sku, r in prices.items()} == {
+        "1": (110, False),
+        "2": (200, False),
+        "3": (300, True),
+        "4": (400, False),
+        "5": (500, False),
+    }
+    assert [len(await harness.history(sku)) for sku in "12345"] == [2, 1, 1, 1, 1]
+    assert (await harness.product_row("coles", "2"))["name"] == "Renamed"
+
+
 async def test_raw_snapshot_is_kept_compressed(harness: Any) -> None:
     p = harness.make_product
     rows = [p("1"), p("2")]

@@ -159,14 +159,18 @@ _PRODUCT_DETAILS = (
 )
 
 
-def diff_sql(ne: str, with_details: bool = False, unlisted: bool = False) -> str:
+def diff_sql(
+    ne: str, with_details: bool = False, unlisted: bool = False, unknown: bool = False
+) -> str:
     """Each staged price against the store's current one: new, changed (or relisted), same.
 
     ``with_details`` (Postgres) also says whether the product's details changed; they are
     compared before the store's prices are joined (``OFFSET 0`` keeps the planner from
     moving the comparison up), so that join hashes narrow rows. ``unlisted`` (Postgres, a
     full scrape) adds the store's listed prices the catalogue lacks, in the same pass over
-    the store's prices (a full join).
+    the store's prices (a full join). ``unknown`` (Postgres) keeps the staged SKUs not yet
+    in ``products``, as new prices without a ``product_id``: the one join with ``products``
+    also finds them.
     """
     changed = " OR ".join(f"cp.{f} {ne} sp.{f}" for f in PRICE_FIELDS)
     staged = ", ".join(f"s.{f}" for f in PRICE_FIELDS)
@@ -181,18 +185,19 @@ def diff_sql(ne: str, with_details: bool = False, unlisted: bool = False) -> str
             ON cp.store_pk = :store AND cp.product_id = sp.product_id"""
     if unlisted:
         product_id = "COALESCE(sp.product_id, cp.product_id)"
-        gone = f"WHEN sp.product_id IS NULL THEN {UNLISTED} "
+        gone = f"WHEN sp.staged IS NULL THEN {UNLISTED} "
         prices = """FULL JOIN (SELECT * FROM catalog.current_prices WHERE store_pk = :store) AS cp
             ON cp.product_id = sp.product_id"""
-        where = "WHERE sp.product_id IS NOT NULL OR NOT cp.delisted"
+        where = "WHERE sp.staged OR NOT cp.delisted"
     return f"""
         SELECT {product_id} AS product_id,
             CASE {gone}WHEN cp.product_id IS NULL THEN {NEW}
                 WHEN cp.delisted OR {changed} THEN {CHANGED} ELSE {SAME} END AS state,
             cp.valid_from AS old_valid_from, {fields}
         FROM (
-            SELECT p.id AS product_id, {staged} FROM ingest_stage AS s
-            JOIN catalog.products AS p ON p.company = :company AND p.sku = s.sku{fence}
+            SELECT p.id AS product_id, true AS staged, {staged} FROM ingest_stage AS s
+            {"LEFT " if unknown else ""}JOIN catalog.products AS p
+                ON p.company = :company AND p.sku = s.sku{fence}
         ) AS sp
         {prices}
         {where}
@@ -325,6 +330,13 @@ def price_writes(diff: str, full: bool, postgres: bool) -> list[str]:
     unlisted = f"""(SELECT cp.product_id, cp.valid_from FROM catalog.current_prices AS cp
         WHERE {unlisted_sql(diff)})"""
     return [*writes, unlist_history_sql(unlisted), delist_sql(diff)]
+
+
+_NEW_PRODUCTS = """
+    SELECT s.sku, s.barcode, s.match_key FROM ingest_stage AS s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM catalog.products AS p WHERE p.company = :company AND p.sku = s.sku)
+"""
 
 
 class Repository:
@@ -515,12 +527,7 @@ class Repository:
     # --- products -----------------------------------------------------------------------
 
     async def new_products(self, company: str) -> list[NewProduct]:
-        sql = """
-            SELECT s.sku, s.barcode, s.match_key FROM ingest_stage AS s
-            WHERE NOT EXISTS (
-                SELECT 1 FROM catalog.products AS p WHERE p.company = :company AND p.sku = s.sku)
-        """
-        rows = (await self._run(_sql(sql), {"company": company})).all()
+        rows = (await self._run(_sql(_NEW_PRODUCTS), {"company": company})).all()
         return [NewProduct(r.sku, r.barcode, r.match_key) for r in rows]
 
     async def candidates(self, company: str, column: str, keys: Sequence[str]) -> list[Candidate]:
@@ -596,8 +603,9 @@ class Repository:
 
     async def apply_prices(
         self, company: str, store: StoreRef, at: datetime, full: bool, now: datetime
-    ) -> PriceCounts:
-        """Refresh product details, then prices and history of the staged catalogue."""
+    ) -> PriceCounts | None:
+        """Refresh product details, then prices and history of the staged catalogue; None,
+        writing nothing, while it holds SKUs not yet in ``products`` (:meth:`new_products`)."""
         params = {
             "company": company,
             "store": store.id,
@@ -607,23 +615,39 @@ class Repository:
         }
         if self.postgres:
             return await self._apply_prices_at_once(params, full)
+        if await self._holds_new_products(company):
+            return None
         await self._run(_sql(refresh_products_sql(self.ne)), params)
         return await self._apply_prices_stepwise(params, full)
 
-    async def _apply_prices_at_once(self, params: dict[str, Any], full: bool) -> PriceCounts:
-        """Postgres: one statement over a diff computed once."""
-        writes = [refresh_products_from_diff_sql("d"), *price_writes("d", full, postgres=True)]
+    async def _holds_new_products(self, company: str) -> bool:
+        sql = f"SELECT EXISTS ({_NEW_PRODUCTS})"
+        return bool((await self._run(_sql(sql), {"company": company})).scalar_one())
+
+    async def _apply_prices_at_once(self, params: dict[str, Any], full: bool) -> PriceCounts | None:
+        """Postgres: one statement over a diff computed once. The writes read only the rows
+        they write (a full scrape writes nothing for an unchanged price), and none while the
+        diff holds an unknown SKU: most catalogues hold none, so the statement that compares
+        the catalogue with ``products`` is also the one that looks for them."""
+        writes = [refresh_products_from_diff_sql("c"), *price_writes("c", full, postgres=True)]
         ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(writes))
-        diff = diff_sql(self.ne, with_details=True, unlisted=full)
+        diff = diff_sql(self.ne, with_details=True, unlisted=full, unknown=True)
+        written = f"(d.state <> {SAME} OR d.details_changed)" if full else "true"
         sql = f"""
-            WITH d AS MATERIALIZED ({diff}), {ctes}
+            WITH d AS MATERIALIZED ({diff}),
+            c AS MATERIALIZED (SELECT * FROM d WHERE {written}
+                AND NOT EXISTS (SELECT FROM d AS u WHERE u.product_id IS NULL)),
+            {ctes}
             SELECT count(*) FILTER (WHERE d.state = {NEW}),
                 count(*) FILTER (WHERE d.state = {CHANGED}),
                 count(*) FILTER (WHERE d.state = {SAME}),
-                count(*) FILTER (WHERE d.state = {UNLISTED})
+                count(*) FILTER (WHERE d.state = {UNLISTED}),
+                count(*) FILTER (WHERE d.product_id IS NULL)
             FROM d
         """
-        new, changed, same, delisted_n = (await self._run(_sql(sql), params)).one()
+        new, changed, same, delisted_n, unknown = (await self._run(_sql(sql), params)).one()
+        if unknown:
+            return None
         return PriceCounts(int(new), int(changed), int(same), int(delisted_n))
 
     async def _apply_prices_stepwise(self, params: dict[str, Any], full: bool) -> PriceCounts:

@@ -231,8 +231,13 @@ async def apply_staged(
 ) -> ApplyCounts:
     """:func:`apply_catalogue` for the catalogue of ``products`` rows already staged."""
     full = kind == "full"
-    new_products = await add_new_products(repo, store.company)
+    new_products = 0
     prices = await repo.apply_prices(store.company, store, at, full, clock.now())
+    if prices is None:  # unknown SKUs, and nothing written: add them, then apply
+        new_products = await add_new_products(repo, store.company)
+        prices = await repo.apply_prices(store.company, store, at, full, clock.now())
+        if prices is None:
+            raise RuntimeError("staged SKUs still unknown after adding the new products")
     await repo.mark_scraped(store.id, at, full)
     await repo.finish_staging()
     return ApplyCounts(products, new_products, prices.new, prices.changed, prices.delisted)
