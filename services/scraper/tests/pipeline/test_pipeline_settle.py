@@ -4,7 +4,9 @@ work stops moving fails the run instead of letting the clock move on."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -94,3 +96,14 @@ def test_events_not_yet_handled_keep_the_step_open() -> None:
     services = Services([(0, 0, 0, 40), (0, 0, 0, 25), (0, 0, 2, 0), (0, 0, 0, 0), (0, 0, 0, 0)])
     asyncio.run(simulation(services, max_step_seconds=250).settle())
     assert services.polls == 5
+
+
+def test_the_report_so_far_is_written_whole_after_each_day(tmp_path: Path) -> None:
+    sim = Simulation(SimulationConfig(out_dir=tmp_path), Stack())  # type: ignore[arg-type]
+    sim.write_partial()
+    first = json.loads((tmp_path / "report.partial.json").read_text())
+    assert first["days"] == [] and first["requests"] == 0
+    sim.snapshot["requests"] = {"aldi": 3}
+    sim.write_partial()
+    assert json.loads((tmp_path / "report.partial.json").read_text())["days"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.partial.json"]

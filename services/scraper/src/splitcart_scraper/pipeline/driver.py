@@ -537,8 +537,17 @@ class Simulation:
                 await self.settle()
                 if step == steps - 1:
                     await self.finish_day(day, clock["date"], started)
+                    self.write_partial()
                 await self.advance(self.config.step_hours)
         return self.report()
+
+    def write_partial(self) -> None:
+        """The report over the days finished so far (``report.partial.json``, replaced
+        whole after every day), so a long run that is stopped still shows what it found."""
+        path = self.config.out_dir / "report.partial.json"
+        spare = path.with_suffix(".tmp")
+        spare.write_text(json.dumps(self.report(), indent=2))
+        spare.replace(path)
 
     async def finish_day(self, day: int, date: str, started: float) -> None:
         evaluation = await self.evaluate(day)
