@@ -80,6 +80,23 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest_asyncio.fixture
+async def blank(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty database of the test's backend, not migrated (for migration tests)."""
+    if backend == "sqlite":
+        database = Database(testing.sqlite_url(tmp_path))
+        yield database
+        await database.dispose()
+        return
+    if not await testing.postgres_reachable():
+        _unavailable("Postgres")
+    name = testing.unique_name("splitcart_test_migrations_")
+    database = Database(await testing.create_pg_database(name))
+    yield database
+    await database.dispose()
+    await testing.drop_pg_database(name)
+
+
+@pytest_asyncio.fixture
 async def amqp_url() -> str:
     if not await testing.rabbitmq_reachable():
         _unavailable("RabbitMQ on 127.0.0.1:5672")

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from splitcart_ingest.app import service
 from splitcart_ingest.models import SCHEMA
-from splitcart_shared import testing
 from splitcart_shared.db import Database
 from splitcart_shared.migrations import downgrade, upgrade
 from sqlalchemy import DateTime, bindparam, text
@@ -30,23 +26,6 @@ SEED = [
     "on_special, available, observed_at, first_seen, last_seen, valid_from, delisted) "
     "VALUES (1, 1, 'coles', 100, false, true, :at, :at, :at, :at, false)",
 ]
-
-
-@pytest_asyncio.fixture
-async def blank(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty database of the test's backend, not migrated."""
-    if backend == "sqlite":
-        database = Database(testing.sqlite_url(tmp_path))
-        yield database
-        await database.dispose()
-        return
-    if not await testing.postgres_reachable():
-        (pytest.fail if testing.in_ci() else pytest.skip)("Postgres is not reachable")
-    name = testing.unique_name("splitcart_test_migrations_")
-    database = Database(await testing.create_pg_database(name))
-    yield database
-    await database.dispose()
-    await testing.drop_pg_database(name)
 
 
 async def _execute(db: Database, sql: str) -> None:

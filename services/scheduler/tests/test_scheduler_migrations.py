@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-import pytest_asyncio
 from splitcart_scheduler.app import service
 from splitcart_scheduler.models import SCHEMA
 from splitcart_scheduler.testing import START
-from splitcart_shared import testing
 from splitcart_shared.db import Database
 from splitcart_shared.migrations import downgrade, upgrade
 from sqlalchemy import DateTime, bindparam, text
 
 BEFORE_LEASE_SLOT = "d3c63074d78c"
-
-
-@pytest_asyncio.fixture
-async def blank(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty database of the test's backend, not migrated."""
-    if backend == "sqlite":
-        database = Database(testing.sqlite_url(tmp_path))
-        yield database
-        await database.dispose()
-        return
-    if not await testing.postgres_reachable():
-        (pytest.fail if testing.in_ci() else pytest.skip)("Postgres is not reachable")
-    name = testing.unique_name("splitcart_test_migrations_")
-    database = Database(await testing.create_pg_database(name))
-    yield database
-    await database.dispose()
-    await testing.drop_pg_database(name)
 
 
 async def test_a_lease_granted_before_stores_named_their_slots_knows_its_slot_after(
