@@ -107,3 +107,19 @@ def test_the_report_so_far_is_written_whole_after_each_day(tmp_path: Path) -> No
     sim.write_partial()
     assert json.loads((tmp_path / "report.partial.json").read_text())["days"] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.partial.json"]
+
+
+def test_brute_force_costs_an_unscraped_store_like_the_scraped_ones_of_its_division() -> None:
+    sim = Simulation(SimulationConfig(), Stack())  # type: ignore[arg-type]
+    stats = {"full_scrape_requests": {"coles": {"C1": 17, "L1": 3, "L2": 3}}}
+    stores = {
+        "coles": [
+            {"store_id": "C1", "division": "COL"},
+            {"store_id": "C2", "division": "COL"},  # never fully scraped: a supermarket
+            {"store_id": "L1", "division": "LQR"},
+            {"store_id": "L2", "division": "LQR"},
+            {"store_id": "L3", "division": "LQR"},  # never fully scraped: a liquor store
+            {"store_id": "X1", "division": "NEW"},  # no division sample: the chain's mean
+        ]
+    }
+    assert sim.brute_force(stats, stores) == {"coles": round(17 + 17 + 3 + 3 + 3 + 23 / 3)}

@@ -514,12 +514,26 @@ class Simulation:
     def brute_force(
         self, stats: dict[str, Any], stores: dict[str, list[dict[str, Any]]]
     ) -> dict[str, int]:
-        """One day of brute force: every open store's full-scrape cost."""
+        """One day of brute force: every open store's full-scrape cost.
+
+        A store this run never fully scraped is costed at the mean of the stores of its
+        chain and division that were (a liquor store's catalogue costs a fraction of a
+        supermarket's), else at the mean of its chain."""
         out: dict[str, int] = {}
         for chain, chain_stores in stores.items():
             costs = stats.get("full_scrape_requests", {}).get(chain, {})
             mean = statistics.fmean(costs.values()) if costs else 0.0
-            out[chain] = round(sum(costs.get(s["store_id"], mean) for s in chain_stores))
+            seen: dict[str, list[float]] = defaultdict(list)
+            for s in chain_stores:
+                if s["store_id"] in costs:
+                    seen[str(s.get("division"))].append(costs[s["store_id"]])
+            by_division = {d: statistics.fmean(c) for d, c in seen.items()}
+            out[chain] = round(
+                sum(
+                    costs.get(s["store_id"], by_division.get(str(s.get("division")), mean))
+                    for s in chain_stores
+                )
+            )
         return out
 
     # --- the loop --------------------------------------------------------------------
