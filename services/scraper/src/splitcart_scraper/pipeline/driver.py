@@ -52,7 +52,7 @@ class SimulationConfig:
     distributed: bool = False
     out_dir: Path = Path("var/simulation")
     accuracy_sample: float = 0.25
-    # A step fails once its work has not moved for this long (see ``Driver.settle``).
+    # A step fails once its work has not moved for this long (see ``Simulation.settle``).
     max_step_seconds: float = 900.0
     scraper_concurrency: int = 8
     # How often a store alone in its group is refreshed (the scheduler's
@@ -332,9 +332,9 @@ class Simulation:
 
     async def settle(self) -> None:
         """Wait until there is no due work, no live lease, no event unhandled and no store
-        waiting for a grouping round, twice in a row. Time stands still within a step, so the clock
-        moves on only once the services have caught up, as they would long before hours
-        pass: a scrape's grouping must not be decided at the next step's time.
+        waiting for a grouping round, twice in a row. Time stands still within a step, so
+        the clock moves on only once the services have caught up, as they would long before
+        hours pass: a scrape's grouping must not be decided at the next step's time.
 
         However long a step takes on a slow machine, the clock never moves on with work
         left (that would change what the run decides, not only how fast). A step whose
