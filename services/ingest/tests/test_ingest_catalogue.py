@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from splitcart_ingest import catalogue
 from splitcart_ingest.catalogue import (
+    FastRow,
     ProductRow,
     Record,
     Refused,
@@ -117,3 +119,69 @@ def test_a_raw_newline_inside_a_string_reads_as_the_whole_catalogue_reads_it(
     assert _chunked(ndjson, 40) == _whole(ndjson, 40)
     assert _chunked(ndjson, 40)[20][13] == "a,b"
     assert wholes == [40, 40]  # each piecewise reading handed over, once
+
+
+def test_the_fast_reader_has_the_fields_and_defaults_of_the_row_in_its_order() -> None:
+    assert FastRow.__struct_fields__ == tuple(ProductRow.__annotations__)
+    sparse = b'[{"sku": "1", "name": "x"}]'
+    fast = [catalogue.fast_record(row) for row in catalogue._FAST_ROWS.decode(sparse)]
+    assert fast == [stage_record(row) for row in catalogue._ROWS.validate_json(sparse)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"sku": "1", "name": "a", "price_cents": 1.0}',
+        b'{"sku": "1", "name": "a", "price_cents": 1e2}',
+        b'{"sku": "1", "name": "a", "price_cents": "350"}',
+        b'{"sku": "1", "name": "a", "on_special": 1}',
+        b'{"sku": "1", "name": "a", "available": "false"}',
+        b'{"sku": "1", "name": "a", "price_cents": -0}',
+        b'{"sku": "1", "name": "a", "sku": "2"}',
+        b'{"sku": " a ", "name": "a", "brand": ""}',
+        b'{"sku": "1", "name": "\\ud83d\\ude00", "category_path": []}',
+        b'{"sku": "1", "name": "a", "category_path": null}',
+        b'{"sku": "1", "name": "a", "price_cents": 2000000001}',
+        b'{"sku": "1", "name": "a", "was_price_cents": -1}',
+        b'{"sku": "\\u00a0", "name": "a"}',
+        b'{"sku": "\\t", "name": "a"}',
+        b'{"sku": "1", "name": "a", "zz": 1}',
+        b'{"sku": "1", "name": "a", "size": 500}',
+        b'{"sku": "1"}',
+    ],
+)
+def test_the_fast_reader_reads_a_line_as_pydantic_does_or_leaves_it_to_pydantic(
+    line: bytes,
+) -> None:
+    array = b"[" + line + b"]"
+    try:
+        slow: Any = [stage_record(row) for row in catalogue._ROWS.validate_json(array)]
+    except ValueError:
+        slow = None
+    try:
+        fast = [catalogue.fast_record(row) for row in catalogue._FAST_ROWS.decode(array)]
+    except msgspec.MsgspecError:
+        fast = None
+    assert fast is None or fast == slow  # never accepts what pydantic refuses, nor reads it apart
+    rows = [orjson.dumps(product(f"p{i}")) for i in range(10)]
+    ndjson = b"\n".join([*rows[:5], line, *rows[5:]])
+    if slow is None:
+        assert _refusal(_chunked, ndjson, 11) == _refusal(_whole, ndjson, 11)
+    else:
+        assert _chunked(ndjson, 11) == _whole(ndjson, 11)  # the catalogue reads alike
+
+
+def test_a_lax_value_is_read_by_pydantic_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [orjson.dumps(product(str(i))) for i in range(40)]
+    lines[12] = lines[12].replace(b'"price_cents":350', b'"price_cents":"351"')
+    declined: list[bytes] = []
+    pydantic = catalogue._validate_piece
+
+    def spy(array: bytes) -> Any:
+        declined.append(array)
+        return pydantic(array)
+
+    monkeypatch.setattr(catalogue, "_validate_piece", spy)
+    records = _chunked(b"\n".join(lines), 40)
+    assert records[12][6] == 351 and records[13][6] == 350
+    assert len(declined) == 1 and b'"351"' in declined[0]  # only that piece was left to it
