@@ -340,6 +340,39 @@ async def latest_member_rows(
     return [latest[p] for p in sorted(latest)]
 
 
+async def line_witnesses(
+    session: AsyncSession, member_pks: Sequence[int], wanted: dict[int, int], since: datetime
+) -> list[Row]:
+    """Per member seen since ``since`` at the price ``wanted`` names for a product: its
+    store id, on how many of those products, and when it was last seen at one."""
+    if not wanted or not member_pks:
+        return []
+    query = (
+        select(
+            stores.c.store_id,
+            current_prices.c.product_id,
+            current_prices.c.price_cents,
+            observed_at().label("observed_at"),
+        )
+        .join(stores, stores.c.id == current_prices.c.store_pk)
+        .where(
+            current_prices.c.store_pk.in_(list(member_pks)),
+            current_prices.c.product_id.in_(list(wanted)),
+            current_prices.c.delisted.is_(False),
+            observed_at() >= since,
+        )
+    )
+    seen: dict[str, Row] = {}
+    for r in (await session.execute(query)).mappings():
+        if r["price_cents"] != wanted[int(r["product_id"])]:
+            continue
+        at = utc(r["observed_at"])
+        row = seen.setdefault(r["store_id"], {"store_id": r["store_id"], "lines": 0, "at": at})
+        row["lines"] += 1
+        row["at"] = max(row["at"], at)
+    return sorted(seen.values(), key=lambda r: r["store_id"])
+
+
 # --- grouping state ----------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from splitcart_shared.outbox import Outbox
 from splitcart_shared.runtime import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from splitcart_grouper import engine, repository
+from splitcart_grouper import engine, handover, repository
 from splitcart_grouper.engine import (
     Comparator,
     FastComparator,
@@ -120,15 +120,21 @@ async def run_round(target: Runtime | Grouper, company: str) -> RoundReport:
         async with grouper.db.read() as session:
             dirty = await repository.dirty_of(session, company)
             await refresh_stores(session, data, [d["store_id"] for d in dirty])
+            full = {d["store_id"] for d in dirty if d["kind"] == "full"}
+            heirs = await handover.handovers(session, company, full, data.pk_of())
         async with grouper.db.transaction() as session:
-            report = await _round(session, grouper, data, dirty)
+            report = await _round(session, grouper, data, dirty, heirs)
     grouper.kick()
     log.info("grouping.round", company=company, fresh=len(report.fresh), **report.decisions)
     return report
 
 
 async def _round(
-    session: AsyncSession, grouper: Grouper, data: CompanyData, dirty: list[dict[str, Any]]
+    session: AsyncSession,
+    grouper: Grouper,
+    data: CompanyData,
+    dirty: list[dict[str, Any]],
+    heirs: list[handover.Handover],
 ) -> RoundReport:
     company, now = data.company, clock.now()
     fresh = {d["store_id"]: d["kind"] for d in dirty if d["kind"] in FRESH_KINDS}
@@ -145,6 +151,7 @@ async def _round(
         merge_scope=scope,
     )
     result.decisions[:0] = founded
+    result.decisions += handover.requests(heirs, result.state)
     outcome = await persist(session, grouper.outbox, stored, result, now)
     await repository.clear_dirty(session, company, [(d["store_id"], d["mark"]) for d in dirty])
     return _report(company, now, sorted(fresh), result, outcome)

@@ -1,0 +1,96 @@
+"""An anchor that prices lines itself hands its title to a member that does not."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from splitcart_ingest import models as catalog
+from splitcart_shared.clock import SimulatedClock, clock
+from sqlalchemy import insert
+
+OWN_LINES = (7, 8, 9)
+
+
+async def _history(w: Any, store: str, cents: np.ndarray, since: datetime) -> None:
+    """The store's price history rows for its own lines (ingest writes them; the test's
+    catalogue writes current prices only)."""
+    pk = w.catalog.stores["coles", store]
+    async with w.catalog.db.transaction() as s:
+        for i in OWN_LINES:
+            await s.execute(
+                insert(catalog.price_history).values(
+                    store_pk=pk,
+                    product_id=w.catalog.products["coles"][i],
+                    price_cents=int(cents[i]),
+                    on_special=False,
+                    available=True,
+                    valid_from=since,
+                    last_seen=since,
+                )
+            )
+
+
+async def _group_of_five(w: Any, sim_clock: SimulatedClock, own_lines: bool) -> tuple[str, Any]:
+    """Five stores price alike; then the anchor prices OWN_LINES itself (or not), is fully
+    scraped, and three members are spot-checked at the group's prices. Returns the anchor
+    and the group's prices."""
+    base = w.base_prices()
+    for store in ["A", "B", "D", "E", "F"]:
+        await w.ingest(store, base)
+    await w.round()
+    anchor = await w.anchor_of("B")
+    await _history(w, anchor, base, clock.now())
+    sim_clock.advance(timedelta(hours=1))
+    local = base.copy()
+    if own_lines:
+        for i in OWN_LINES:
+            local[i] += 50
+    await w.ingest(anchor, local)
+    await _history(w, anchor, local, clock.now())
+    await w.round()
+    sim_clock.advance(timedelta(hours=1))
+    members = sorted({"A", "B", "D", "E", "F"} - {anchor})
+    for store in members[:3]:
+        await w.ingest(store, base, kind="spot")
+    await w.round()
+    assert await w.anchor_of("B") == anchor  # a spot check never takes the title
+    sim_clock.advance(timedelta(hours=20))
+    await w.ingest(anchor, local)  # the anchor's next daily scrape
+    await w.round()
+    return anchor, base
+
+
+async def _handover_requests(w: Any) -> list[dict[str, Any]]:
+    events = await w.events("store.rescrape_requested")
+    return [e.payload for e in events if e.payload["reason"] == "tie_break"]
+
+
+async def test_an_anchor_pricing_lines_itself_asks_a_member_for_its_whole_catalogue(
+    world: Any, sim_clock: SimulatedClock
+) -> None:
+    anchor, base = await _group_of_five(world, sim_clock, own_lines=True)
+
+    (asked,) = await _handover_requests(world)
+    seen = sorted({"A", "B", "D", "E", "F"} - {anchor})[:3]
+    assert asked["store_id"] in seen  # a member seen at the group's price on those lines
+
+    sim_clock.advance(timedelta(hours=1))
+    await world.ingest(asked["store_id"], base)
+    await world.round()
+    assert await world.anchor_of("B") == asked["store_id"]
+
+    sim_clock.advance(timedelta(hours=20))
+    await world.ingest(asked["store_id"], base)  # the new anchor's own daily scrape
+    await world.round()
+    assert len(await _handover_requests(world)) == 1  # a clean anchor keeps its title
+
+
+async def test_an_anchor_pricing_as_its_members_keeps_its_title(
+    world: Any, sim_clock: SimulatedClock
+) -> None:
+    anchor, _ = await _group_of_five(world, sim_clock, own_lines=False)
+
+    assert await _handover_requests(world) == []
+    assert await world.anchor_of("B") == anchor
