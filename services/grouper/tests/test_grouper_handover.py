@@ -76,8 +76,7 @@ async def test_an_anchor_pricing_lines_itself_asks_a_member_for_its_whole_catalo
     seen = sorted({"A", "B", "D", "E", "F"} - {anchor})[:3]
     assert asked["store_id"] in seen  # a member seen at the group's price on those lines
 
-    sim_clock.advance(timedelta(hours=1))
-    await world.ingest(asked["store_id"], base)
+    await world.ingest(asked["store_id"], base)  # scraped at the anchor's very moment
     await world.round()
     assert await world.anchor_of("B") == asked["store_id"]
 
@@ -93,4 +92,19 @@ async def test_an_anchor_pricing_as_its_members_keeps_its_title(
     anchor, _ = await _group_of_five(world, sim_clock, own_lines=False)
 
     assert await _handover_requests(world) == []
+    assert await world.anchor_of("B") == anchor
+
+
+async def test_a_member_pricing_the_anchors_lines_as_it_does_takes_no_title_at_a_tie(
+    world: Any, sim_clock: SimulatedClock
+) -> None:
+    anchor, base = await _group_of_five(world, sim_clock, own_lines=True)
+    other = sorted({"A", "B", "D", "E", "F"} - {anchor})[3]
+    local = base.copy()
+    for i in OWN_LINES:
+        local[i] += 50
+
+    await world.ingest(other, local)  # a whole catalogue as fresh as the anchor's, alike
+    await world.round()
+
     assert await world.anchor_of("B") == anchor

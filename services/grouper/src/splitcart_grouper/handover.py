@@ -3,12 +3,15 @@
 A store may price a few lines itself (fresh produce). As anchor, such a store lends its own
 prices on those lines to every member; the effective-price API corrects that from the
 members' own sightings (``queries.anchor_lines``), but those age: the members are checked
-rarely, and the group's price moves on. So when an anchor's fresh full scrape comes in and
-the members' sightings show it pricing lines itself (at least ``MIN_LINES`` of them), the
-member seen most often at the group's price on those lines is asked for its whole catalogue
-(``store.rescrape_requested``, reason ``tie_break``: the members against their anchor).
-When that scrape is checked and the member still matches, it is fresher than the anchor,
-and the health check hands it the title as it would any member fresh from a full scrape.
+rarely, and the group's price moves on. So when the members' sightings show the anchor
+pricing at least ``MIN_LINES`` lines itself:
+
+* at the anchor's full scrape, the member seen at the group's price on most of those lines
+  (then the most recently seen, then the lowest id) is asked for its whole catalogue
+  (``store.rescrape_requested``, reason ``tie_break``: the members against their anchor);
+* a member seen at the group's price on any of those lines is the anchor's successor: when
+  its full scrape is checked and it still matches, it takes the title even when the
+  anchor's data is as fresh as its own (see ``engine.run_round``).
 """
 
 from __future__ import annotations
@@ -32,22 +35,24 @@ MIN_LINES = 2
 class Handover:
     group: str
     anchor: str
-    heir: str
+    heir: str  # the member to ask for its whole catalogue
+    successors: frozenset[str]  # members seen at the group's price on the anchor's lines
     lines: int
 
 
 async def handovers(
-    session: AsyncSession, company: str, anchors: Collection[str], pk_of: Mapping[str, int]
+    session: AsyncSession, company: str, full: Collection[str], pk_of: Mapping[str, int]
 ) -> list[Handover]:
-    """For each group whose anchor is in ``anchors`` (stores fresh from a full scrape), the
-    member to take the title when the anchor prices lines itself."""
-    if not anchors:
+    """For each group with a store in ``full`` (stores fresh from a full scrape) whose
+    anchor prices lines itself: who should take the anchor title."""
+    if not full:
         return []
+    touched = set(await repository.groups_of(session, company, list(full)))
     since = clock.now() - WITNESS_WINDOW
     found: list[Handover] = []
     for group in await repository.company_groups(session, company):
         anchor = str(group["anchor_store_id"])
-        if anchor not in anchors or anchor not in pk_of:
+        if group["id"] not in touched or anchor not in pk_of:
             continue
         members = await repository.group_store_pks(session, company, group["id"], [anchor])
         if not members:
@@ -62,16 +67,26 @@ async def handovers(
         if not witnesses:
             continue
         best = min(witnesses, key=lambda w: (-w["lines"], -w["at"].timestamp(), w["store_id"]))
-        found.append(Handover(str(group["id"]), anchor, str(best["store_id"]), len(lines)))
+        named = frozenset(str(w["store_id"]) for w in witnesses)
+        found.append(Handover(str(group["id"]), anchor, str(best["store_id"]), named, len(lines)))
     return found
 
 
-def requests(found: list[Handover], state: GroupingState) -> list[RescrapeRequested]:
-    """The rescrape requests still standing after the round: the anchor kept its title and
-    the heir is still its member."""
+def successors(found: list[Handover]) -> dict[str, frozenset[str]]:
+    return {h.group: h.successors for h in found}
+
+
+def requests(
+    found: list[Handover], state: GroupingState, full: Collection[str]
+) -> list[RescrapeRequested]:
+    """After the round: the heir's whole catalogue, asked at the anchor's full scrape while
+    the anchor keeps its title and the heir is still its member (an heir whose own full
+    scrape came in this round was judged on it already)."""
     out: list[RescrapeRequested] = []
     for h in found:
         group = state.groups.get(h.group)
+        if h.anchor not in full or h.heir in full:
+            continue
         if group is None or group.anchor != h.anchor or h.heir not in group.members:
             continue
         out.append(RescrapeRequested(h.heir, "tie_break", h.group))

@@ -340,6 +340,18 @@ async def latest_member_rows(
     return [latest[p] for p in sorted(latest)]
 
 
+async def groups_of(session: AsyncSession, company: str, store_ids: Sequence[str]) -> list[str]:
+    """The groups the stores are in."""
+    if not store_ids:
+        return []
+    query = (
+        select(memberships.c.group_id)
+        .where(memberships.c.company == company, memberships.c.store_id.in_(list(store_ids)))
+        .distinct()
+    )
+    return [str(g) for g in (await session.execute(query)).scalars()]
+
+
 async def line_witnesses(
     session: AsyncSession, member_pks: Sequence[int], wanted: dict[int, int], since: datetime
 ) -> list[Row]:

@@ -149,9 +149,11 @@ async def _round(
         {s: k for s, k in fresh.items() if s in data.prices},
         id_factory=new_group_id,
         merge_scope=scope,
+        successors=handover.successors(heirs),
     )
     result.decisions[:0] = founded
-    result.decisions += handover.requests(heirs, result.state)
+    full = [s for s, kind in fresh.items() if kind == "full"]
+    result.decisions += handover.requests(heirs, result.state, full)
     outcome = await persist(session, grouper.outbox, stored, result, now)
     await repository.clear_dirty(session, company, [(d["store_id"], d["mark"]) for d in dirty])
     return _report(company, now, sorted(fresh), result, outcome)

@@ -87,6 +87,18 @@ def test_confirmed_member_with_fresher_data_takes_the_anchor_title() -> None:
     assert result.state.group("a").anchor == "c"
 
 
+@pytest.mark.parametrize("named", [True, False])
+def test_a_named_successor_takes_the_title_on_data_as_fresh_as_the_anchors(named: bool) -> None:
+    prices, state = zones()
+    ingest(prices, {"a": BASE, "c": BASE})  # the anchor and c scraped at the same moment
+    group = state.group_of["a"]
+    successors = {group: ["c"]} if named else None
+    result = run_round(state, fast(prices, 2), {"a": "full", "c": "full"}, successors=successors)
+    confirmed = kinds(result.decisions, Confirmed)
+    assert [(c.store, c.takes_anchor) for c in confirmed] == [("c", named)]
+    assert result.state.group("a").anchor == ("c" if named else "a")
+
+
 def test_member_fresh_from_a_spot_check_confirms_but_does_not_take_the_anchor_title() -> None:
     prices, state = zones()
     sample = np.arange(0, 400, 3)  # a spot check sees a third of the catalogue

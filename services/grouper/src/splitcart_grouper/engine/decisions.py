@@ -25,8 +25,11 @@ waiting on a tie-break this batch may settle, that have current prices):
 
 * anchor without current prices: ``RescrapeRequested(stale_anchor)``; the group sits
   out the whole round (not checked, not merged, no home for re-homing);
-* every checked member matches: ``Confirmed``; the confirmed member with the freshest
-  data (latest observation; ties: key), if fresher than the anchor's, takes the title;
+* every checked member matches: ``Confirmed``; the confirmed member fresh from a full
+  scrape with the freshest data (latest observation; ties: key), if fresher than the
+  anchor's, takes the title; a member the caller names a successor of the anchor (one
+  that does not price as the anchor does on lines the anchor prices itself) takes it
+  when as fresh as the anchor;
 * at least two checked and a strict majority of them mismatch the anchor while matching
   one representative of theirs (tried freshest first): the anchor is the rogue. The
   representative becomes anchor, the old anchor is ejected (``anchor_rogue``), the other
@@ -147,16 +150,20 @@ def run_round(
     *,
     id_factory: IdFactory | None = None,
     merge_scope: MergeScope = "all",
+    successors: Mapping[str, Collection[str]] | None = None,
 ) -> RoundResult:
     """One round after a batch of ``store.ingested`` of one company.
 
-    ``fresh`` names the stores ingested in the batch and the kind of scrape. The input
-    state is not modified. ``merge_scope="all"`` compares every pair of current anchors
-    (the exhaustive fixed point); ``"touched"`` only pairs involving an anchor whose data
-    or group changed this round, which is enough when the previous round reached a
-    fixed point and nothing else changed since.
+    ``fresh`` names the stores ingested in the batch and the kind of scrape;
+    ``successors`` (group id: members) the members that take the anchor title when
+    confirmed on a full scrape as fresh as the anchor's. The input state is not modified.
+    ``merge_scope="all"`` compares every pair of current anchors (the exhaustive fixed
+    point); ``"touched"`` only pairs involving an anchor whose data or group changed this
+    round, which is enough when the previous round reached a fixed point and nothing else
+    changed since.
     """
     run = _Round(state.copy(), comparator, id_factory)
+    run.successors = successors or {}
     run.admit(sorted(s for s in fresh if s not in run.state.group_of))
     for group in run.groups_to_check(fresh):
         run.check_group(group, fresh)
@@ -175,6 +182,7 @@ class _Round:
         self.skipped: set[str] = set()
         self.ejected: list[str] = []
         self.touched: set[str] = set()
+        self.successors: Mapping[str, Collection[str]] = {}
 
     def current(self, store: str) -> bool:
         return self.cmp.knows(store) and self.cmp.current_count(store) > 0
@@ -311,13 +319,17 @@ class _Round:
         fresh: Mapping[str, ScrapeKind],
     ) -> None:
         """Record confirmations; the freshest confirmed member with data fresher than the
-        anchor's takes the anchor title. Only a member fresh from a full scrape can: an
-        anchor's prices stand for the whole group, so a spot check's tenth of the catalogue
-        cannot."""
+        anchor's (a named successor: as fresh) takes the anchor title. Only a member fresh
+        from a full scrape can: an anchor's prices stand for the whole group, so a spot
+        check's tenth of the catalogue cannot."""
         anchor_latest = self.cmp.latest(group.anchor)
-        fresher = [
-            m for m in confirmed if self.cmp.latest(m) > anchor_latest and fresh.get(m) == "full"
-        ]
+        named = self.successors.get(group.id, ())
+
+        def heir_worthy(m: str) -> bool:
+            latest = self.cmp.latest(m)
+            return latest > anchor_latest or (m in named and latest == anchor_latest)
+
+        fresher = [m for m in confirmed if fresh.get(m) == "full" and heir_worthy(m)]
         heir = min(fresher, key=self.freshest_first) if fresher else None
         for m in confirmed:
             self.state.tie_breaks.pop(m, None)
