@@ -79,6 +79,40 @@ async def test_probing_stops_for_a_company_whose_scraped_stores_stay_alone(
     )
 
 
+async def test_new_stores_wait_while_the_probes_out_complete_the_trial(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY, probe_trial_stores=2) as h:
+        await h.discover("iga", *(record(f"I{i}") for i in range(1, 6)))
+        await h.ingested("iga", "I1")
+        probe = await h.lease_ok()
+        probed = probe["store"]["store_id"]
+        await h.ingested("iga", probed, kind="spot")  # one decided, one probe out: the trial
+        held = await h.lease()
+        sim_clock.advance(timedelta(hours=2, minutes=1))  # grouping left the probe alone
+        late = await h.lease_ok()
+        await h.ingested("iga", probed)
+        after = await h.lease_ok()
+    assert probe["kind"] == "spot" and held.status_code == 204
+    assert (late["store"]["store_id"], late["kind"]) == (probed, "full")
+    assert (after["reason"], after["kind"]) == ("never_scraped", "full")  # IGA: no probes
+
+
+async def test_a_held_company_probes_again_once_its_trial_probes_become_members(
+    harness_with: Open, sim_clock: SimulatedClock
+) -> None:
+    async with harness_with(**ROOMY, probe_trial_stores=2) as h:
+        await h.discover("aldi", *(record(f"G{i}") for i in range(1, 6)))
+        await h.ingested("aldi", "G1")
+        probed = (await h.lease_ok())["store"]["store_id"]
+        await h.ingested("aldi", probed, kind="spot")
+        held = await h.lease()
+        await h.merged("aldi", "g1", "G1", probed)
+        after = await h.lease_ok()
+    assert held.status_code == 204
+    assert (after["reason"], after["kind"]) == ("new_store_probe", "spot")
+
+
 async def test_a_probed_store_left_alone_gets_a_full_scrape_after_the_grace(
     harness_with: Open, sim_clock: SimulatedClock
 ) -> None:

@@ -19,6 +19,7 @@ def facts(**values: object) -> StoreFacts:
         id=1,
         scrapable=True,
         company_ready=False,
+        company_held=False,
         closed_at=None,
         role="alone",
         role_changed_at=None,

@@ -75,6 +75,9 @@ stores = Table(
     Column("scrapable", Boolean, nullable=False, server_default=text("true")),
     # Some store of the company has a full scrape: new stores can be probed cheaply first.
     Column("company_ready", Boolean, nullable=False, server_default=text("false")),
+    # The company's probe trial has its probes out and grouping has not decided them yet:
+    # its new stores wait, neither probed nor fully scraped.
+    Column("company_held", Boolean, nullable=False, server_default=text("false")),
     _at("discovered_at", nullable=False),
     _at("last_seen_at", nullable=False),
     _at("closed_at"),

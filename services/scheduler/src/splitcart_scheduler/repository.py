@@ -49,6 +49,7 @@ FACT_COLUMNS = (
     S.store_id,
     S.scrapable,
     S.company_ready,
+    S.company_held,
     S.closed_at,
     S.role,
     S.role_changed_at,
@@ -992,26 +993,37 @@ async def lease_counts(session: AsyncSession, now: datetime) -> list[tuple[Any, 
 async def refresh_probing(
     session: AsyncSession, company: str, *, trial: int, min_member_share: float
 ) -> list[int]:
-    """Decide whether new stores of ``company`` are probed first; ids of stores that changed.
+    """Decide whether new stores of ``company`` are probed first, or wait; ids of stores
+    that changed.
 
     Probing needs a fully scraped store to compare with. Once ``trial`` stores are decided
     (a member, however it was scraped, or a store with a full scrape of its own) it goes on
     only while at least ``min_member_share`` of them are members: where stores price
     independently (IGA), a probe never places a store and is pure cost. A probe still
-    waiting for grouping is not decided either way."""
+    waiting for grouping is not decided either way, and grouping may take a while to place
+    it (a store left alone is known so only when its grace has passed and it is fully
+    scraped): while the probes out would complete the trial, new stores are held, lest
+    the whole company be probed before the trial is decided."""
     full = S.last_scraped_at.is_not(None)
     member = S.role == "member"
+    probing = and_(S.last_spot_at.is_not(None), S.last_scraped_at.is_(None), S.role != "member")
     counts = select(
         func.count().filter(full),
         func.count().filter(or_(member, full)),
         func.count().filter(member),
+        func.count().filter(probing),
     ).where(S.company == company)
-    scraped, decided, members = (int(v) for v in (await session.execute(counts)).one())
-    ready = scraped > 0 and (decided < trial or members >= min_member_share * decided)
+    scraped, decided, members, out = (int(v) for v in (await session.execute(counts)).one())
+    on_trial = decided < trial
+    ready = scraped > 0 and (on_trial or members >= min_member_share * decided)
+    held = ready and on_trial and decided + out >= trial
     result = await session.execute(
         update(stores)
-        .where(S.company == company, S.company_ready.is_not(ready))
-        .values(company_ready=ready)
+        .where(
+            S.company == company,
+            or_(S.company_ready.is_not(ready), S.company_held.is_not(held)),
+        )
+        .values(company_ready=ready, company_held=held)
         .returning(S.id)
     )
     return [int(r) for r in result.scalars().all()]

@@ -113,6 +113,7 @@ class StoreFacts:
     id: int
     scrapable: bool
     company_ready: bool
+    company_held: bool
     closed_at: datetime | None
     role: str
     role_changed_at: datetime | None
@@ -162,7 +163,8 @@ def _latest(*moments: datetime | None) -> datetime | None:
 
 
 def plan(facts: StoreFacts, policy: Policy) -> Plan | None:
-    """Which tier the store is in and since when it is due; None: never hand it out."""
+    """Which tier the store is in and since when it is due; None: not handed out (closed,
+    unscrapable, or new while its company's probe trial is out)."""
     if not facts.scrapable or facts.closed_at is not None:
         return None
     requested = facts.rescrape_requested_at
@@ -173,6 +175,8 @@ def plan(facts: StoreFacts, policy: Policy) -> Plan | None:
         # Once the company has a fully scraped store, a new store is first probed with a spot
         # check: if it prices like an existing group it joins it and never costs a full scrape.
         probe = policy.probe_new_stores and facts.company_ready
+        if probe and facts.company_held:
+            return None  # the probe trial is out; it decides how this store starts
         return Plan(Tier.PROBE if probe else Tier.NEVER_SCRAPED, facts.discovered_at)
     if facts.role == "member":
         # From the member's own last data or confirmation, not from group events: an
@@ -486,7 +490,7 @@ async def apply_ingested(session: AsyncSession, policy: Policy, event: StoreInge
     values = repo.scraped_values(event.kind, utc(event.scraped_at))
     store_pk = await repo.update_store(session, event.company, event.store_id, values)
     await _replan_known(session, policy, event.company, event.store_id, store_pk)
-    if event.kind == "full" and store_pk is not None:
+    if store_pk is not None:  # a full scrape decides a store; a probe may fill the trial
         await _refresh_probing(session, policy, event.company)
 
 
