@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from splitcart_ingest import models as catalog
 from splitcart_shared.clock import SimulatedClock, clock
 from sqlalchemy import insert
@@ -32,10 +33,12 @@ async def _history(w: Any, store: str, cents: np.ndarray, since: datetime) -> No
             )
 
 
-async def _group_of_five(w: Any, sim_clock: SimulatedClock, own_lines: bool) -> tuple[str, Any]:
+async def _group_of_five(
+    w: Any, sim_clock: SimulatedClock, own_lines: bool, seen_again: int = 3
+) -> tuple[str, Any]:
     """Five stores price alike; then the anchor prices OWN_LINES itself (or not), is fully
-    scraped, and three members are spot-checked at the group's prices. Returns the anchor
-    and the group's prices."""
+    scraped, and ``seen_again`` members are spot-checked at the group's prices. Returns the
+    anchor and the group's prices."""
     base = w.base_prices()
     for store in ["A", "B", "D", "E", "F"]:
         await w.ingest(store, base)
@@ -52,7 +55,7 @@ async def _group_of_five(w: Any, sim_clock: SimulatedClock, own_lines: bool) -> 
     await w.round()
     sim_clock.advance(timedelta(hours=1))
     members = sorted({"A", "B", "D", "E", "F"} - {anchor})
-    for store in members[:3]:
+    for store in members[:seen_again]:
         await w.ingest(store, base, kind="spot")
     await w.round()
     assert await w.anchor_of("B") == anchor  # a spot check never takes the title
@@ -108,3 +111,58 @@ async def test_a_member_pricing_the_anchors_lines_as_it_does_takes_no_title_at_a
     await world.round()
 
     assert await world.anchor_of("B") == anchor
+
+
+@pytest.mark.parametrize("anchor_prices_them", [True, False])
+async def test_one_member_alone_against_the_anchor_on_lines_brings_a_second_opinion(
+    world: Any, sim_clock: SimulatedClock, anchor_prices_them: bool
+) -> None:
+    stores = ["A", "B", "D", "E", "F"]
+    base = world.base_prices()
+    local = base.copy()
+    for i in OWN_LINES:
+        local[i] += 50
+    rest = [i for i in range(len(base)) if i not in OWN_LINES]
+    for store in stores:  # nobody is seen on OWN_LINES at first
+        await world.ingest(store, base, only=rest)
+    await world.round()
+    anchor = await world.anchor_of("B")
+    others = sorted(set(stores) - {anchor})
+    doubter = others[-1]
+    sim_clock.advance(timedelta(hours=1))
+    priced = local if anchor_prices_them else base
+    await world.ingest(anchor, priced)
+    await _history(world, anchor, priced, clock.now())
+    await world.round()
+    sim_clock.advance(timedelta(hours=1))
+    await world.ingest(doubter, base if anchor_prices_them else local, kind="spot")
+    await world.round()
+    sim_clock.advance(timedelta(hours=20))
+    await world.ingest(anchor, priced)
+    await world.round()
+
+    (asked,) = await _handover_requests(world)
+    assert asked["store_id"] == others[0]  # the lowest id of the members never seen on them
+
+    await world.ingest(others[0], base)  # the group's prices, at the anchor's moment
+    await world.round()
+    assert (await world.anchor_of("B") == others[0]) is anchor_prices_them
+
+    sim_clock.advance(timedelta(hours=20))
+    now_anchor = await world.anchor_of("B")
+    await world.ingest(now_anchor, priced if now_anchor == anchor else base)
+    await world.round()
+    assert len(await _handover_requests(world)) == 1  # settled either way: nobody else asked
+
+
+def test_a_sighting_before_the_anchors_first_price_counts_against_it_within_the_grace() -> None:
+    from splitcart_grouper.repository import _price_then
+
+    t0 = datetime(2026, 3, 2, 6, tzinfo=UTC)
+    history = [(t0, 300), (t0 + timedelta(days=2), 350)]
+    grace = timedelta(hours=12)
+    assert _price_then(history, t0 - timedelta(hours=6), grace) == 300  # probed that morning
+    assert _price_then(history, t0 - timedelta(hours=13), grace) is None
+    assert _price_then(history, t0, grace) == 300
+    assert _price_then(history, t0 + timedelta(days=3), grace) == 350
+    assert _price_then([], t0, grace) is None

@@ -5,8 +5,9 @@ Nothing here commits: the caller's transaction (one message, one request, one ro
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -338,6 +339,66 @@ async def latest_member_rows(
         if product not in latest and r["price_cents"] == wanted[product]:
             latest[product] = {**r, "observed_at": utc(r["observed_at"])}
     return [latest[p] for p in sorted(latest)]
+
+
+async def member_sightings_against_anchor(
+    session: AsyncSession,
+    anchor_pk: int,
+    member_pks: Sequence[int],
+    since: datetime,
+    grace: timedelta,
+) -> list[Row]:
+    """:func:`member_prices_against_anchor`, except that a sighting made before the anchor
+    had any price for the product is set against the anchor's first price when that came
+    within ``grace`` after it: a store is often probed before its group's anchor is first
+    scraped, the same day."""
+    if not member_pks:
+        return []
+    cp = current_prices.c
+    seen = observed_at().label("observed_at")
+    sightings = (
+        await session.execute(
+            select(cp.product_id, cp.price_cents, seen)
+            .select_from(current_prices.join(stores, stores.c.id == cp.store_pk))
+            .where(
+                cp.store_pk.in_(list(member_pks)),
+                cp.delisted.is_(False),
+                cp.price_cents.is_not(None),
+                observed_at() >= since,
+            )
+        )
+    ).all()
+    h = price_history.c
+    history: dict[int, list[tuple[datetime, int]]] = {}
+    rows = await session.execute(
+        select(h.product_id, h.valid_from, h.price_cents)
+        .where(h.store_pk == anchor_pk, h.price_cents.is_not(None))
+        .order_by(h.product_id, h.valid_from)
+    )
+    for product, valid_from, cents in rows.all():
+        history.setdefault(int(product), []).append((utc(valid_from), int(cents)))
+    tallies: dict[tuple[int, int, int], int] = {}
+    for product, cents, at in sightings:
+        anchor = _price_then(history.get(int(product), []), utc(at), grace)
+        if anchor is not None:
+            key = (int(product), int(cents), anchor)
+            tallies[key] = tallies.get(key, 0) + 1
+    return [
+        {"product_id": p, "price_cents": c, "anchor_cents": a, "stores": n}
+        for (p, c, a), n in sorted(tallies.items())
+    ]
+
+
+def _price_then(history: list[tuple[datetime, int]], at: datetime, grace: timedelta) -> int | None:
+    """The price in force at ``at`` in a store's ``(valid_from, cents)`` history (ascending);
+    before the first, the first if it came within ``grace``."""
+    if not history:
+        return None
+    index = bisect.bisect_right(history, at, key=lambda row: row[0])
+    if index:
+        return history[index - 1][1]
+    first_at, first = history[0]
+    return first if first_at - at <= grace else None
 
 
 async def groups_of(session: AsyncSession, company: str, store_ids: Sequence[str]) -> list[str]:
