@@ -185,6 +185,13 @@ class World:
         """A scrape observed now lands in the catalogue, then ingest announces it."""
         now = clock.now()
         await self.catalog.prices(company, store_id, cents, now, only)
+        if kind == "full":
+            async with self.db.transaction() as s:
+                await s.execute(
+                    update(catalog.stores)
+                    .where(catalog.stores.c.id == self.catalog.stores[company, store_id])
+                    .values(last_full_scrape_at=now)
+                )
         event = StoreIngested(
             company=company,  # type: ignore[arg-type]
             store_id=store_id,

@@ -166,3 +166,44 @@ def test_a_sighting_before_the_anchors_first_price_counts_against_it_within_the_
     assert _price_then(history, t0, grace) == 300
     assert _price_then(history, t0 + timedelta(days=3), grace) == 350
     assert _price_then([], t0, grace) is None
+
+
+@pytest.mark.parametrize("anchor_prices_them", [True, False])
+async def test_a_large_group_without_a_recent_member_catalogue_has_its_anchor_audited(
+    world: Any, sim_clock: SimulatedClock, anchor_prices_them: bool
+) -> None:
+    stores = ["A", "B", "D", "E", "F", "G", "H"]
+    base = world.base_prices()
+    local = base.copy()
+    for i in OWN_LINES:
+        local[i] += 50
+    for store in stores:
+        await world.ingest(store, base)
+    await world.round()
+    anchor = await world.anchor_of("B")
+    others = sorted(set(stores) - {anchor})
+    sim_clock.advance(timedelta(days=15))  # the members' catalogues are out of the window
+    priced = local if anchor_prices_them else base
+    await world.ingest(anchor, priced)
+    await _history(world, anchor, priced, clock.now())
+    await world.round()
+
+    (audit,) = await _handover_requests(world)
+    assert audit["store_id"] == others[0]
+
+    await world.ingest(others[0], base)  # at the anchor's moment
+    await world.round()
+    asked = [r["store_id"] for r in await _handover_requests(world)]
+    if anchor_prices_them:  # a lone member against the anchor: a second opinion
+        assert asked == [others[0], others[1]]
+        await world.ingest(others[1], base)
+        await world.round()
+        assert await world.anchor_of("B") in others[:2]
+    else:
+        assert asked == [others[0]]
+        assert await world.anchor_of("B") == anchor
+    sim_clock.advance(timedelta(hours=20))
+    now_anchor = await world.anchor_of("B")
+    await world.ingest(now_anchor, priced if now_anchor == anchor else base)
+    await world.round()
+    assert len(await _handover_requests(world)) == len(asked)  # nobody else asked

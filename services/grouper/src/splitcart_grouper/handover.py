@@ -6,8 +6,8 @@ members' own sightings (``queries.anchor_lines``), but those age: the members ar
 rarely, and the group's price moves on. So when the members' sightings show the anchor
 pricing at least ``MIN_LINES`` lines itself:
 
-* at the anchor's full scrape, the member seen at the group's price on most of those lines
-  (then the most recently seen, then the lowest id) is asked for its whole catalogue
+* at a full scrape in the group, the member seen at the group's price on most of those
+  lines (then the most recently seen, then the lowest id) is asked for its whole catalogue
   (``store.rescrape_requested``, reason ``tie_break``: the members against their anchor);
 * a member seen at the group's price on any of those lines is the anchor's successor: when
   its full scrape is checked and it still matches, it takes the title even when the
@@ -20,14 +20,16 @@ for the product counts against its first price when that came within
 and where one member alone was seen on at least ``MIN_LINES`` products, each at another
 price than the anchor's, the lowest id among the other members is asked for its whole
 catalogue: a second opinion, which agrees with whichever of the two does not price them
-itself.
+itself. And a group of at least ``AUDIT_MEMBERS`` members none of which was fully scraped
+in the witness window has its anchor audited: its lowest id is asked for its whole
+catalogue, which agrees with the anchor's, or brings a doubt the rules above settle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from splitcart_shared.clock import clock
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +44,8 @@ MIN_LINES = 2
 # New stores are probed before their group's anchor is first fully scraped (the same day):
 # their sightings count against the anchor's first price when it came this soon after.
 FIRST_PRICE_GRACE = timedelta(hours=12)
+# A group this large has its anchor audited: one member's whole catalogue per witness window.
+AUDIT_MEMBERS = 5
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,9 @@ async def handovers(
         )
         lines = anchor_lines(tallies)
         if len(lines) < MIN_LINES:
-            doubt = _doubtful(tallies)
-            if len(doubt) >= MIN_LINES:
-                seen = await repository.line_witnesses(session, members, doubt, since)
-                asked = _second_opinion(seen, members, store_of)
-                if asked is not None:
-                    found.append(Handover(str(group["id"]), anchor, asked, frozenset(), 0))
+            asked = await _to_ask(session, tallies, members, store_of, since)
+            if asked is not None:
+                found.append(Handover(str(group["id"]), anchor, asked, frozenset(), 0))
             continue
         witnesses = await repository.line_witnesses(session, members, lines, since)
         if not witnesses:
@@ -91,6 +92,30 @@ async def handovers(
         named = frozenset(str(w["store_id"]) for w in witnesses)
         found.append(Handover(str(group["id"]), anchor, str(best["store_id"]), named, len(lines)))
     return found
+
+
+async def _to_ask(
+    session: AsyncSession,
+    tallies: list[Row],
+    members: list[int],
+    store_of: Mapping[int, str],
+    since: datetime,
+) -> str | None:
+    """The member to ask for its whole catalogue, if any: a second opinion where one member
+    alone differs from the anchor on lines; otherwise, in a group of at least
+    ``AUDIT_MEMBERS`` members none of which was fully scraped in the witness window, an
+    audit of the anchor (the lowest id), whose catalogue either agrees with the anchor's
+    or brings a doubt to settle."""
+    doubt = _doubtful(tallies)
+    if len(doubt) >= MIN_LINES:
+        seen = await repository.line_witnesses(session, members, doubt, since)
+        return _second_opinion(seen, members, store_of)
+    if len(members) < AUDIT_MEMBERS or await repository.fully_scraped_since(
+        session, members, since
+    ):
+        return None
+    ids = sorted(store_of[pk] for pk in members if pk in store_of)
+    return ids[0] if ids else None
 
 
 def _doubtful(tallies: list[Row]) -> dict[int, int]:
@@ -129,15 +154,15 @@ def successors(found: list[Handover]) -> dict[str, frozenset[str]]:
 def requests(
     found: list[Handover], state: GroupingState, full: Collection[str]
 ) -> list[RescrapeRequested]:
-    """After the round: the heir's whole catalogue, asked at the anchor's full scrape while
-    the anchor keeps its title and the heir is still its member (an heir whose own full
-    scrape came in this round was judged on it already)."""
+    """After the round: the asked member's whole catalogue, while the anchor keeps its title
+    and the member is still its member (one whose full scrape came in this round was judged
+    on it already). Asked again at the group's next full scrape until it comes."""
     out: list[RescrapeRequested] = []
     for h in found:
         group = state.groups.get(h.group)
-        if h.anchor not in full or h.heir in full:
+        if h.heir in full or group is None:
             continue
-        if group is None or group.anchor != h.anchor or h.heir not in group.members:
+        if group.anchor != h.anchor or h.heir not in group.members:
             continue
         out.append(RescrapeRequested(h.heir, "tie_break", h.group))
     return out

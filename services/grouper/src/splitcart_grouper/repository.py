@@ -401,6 +401,18 @@ def _price_then(history: list[tuple[datetime, int]], at: datetime, grace: timede
     return first if first_at - at <= grace else None
 
 
+async def fully_scraped_since(
+    session: AsyncSession, store_pks: Sequence[int], since: datetime
+) -> list[int]:
+    """The stores, of ``store_pks``, with a full scrape since ``since``."""
+    if not store_pks:
+        return []
+    query = select(stores.c.id).where(
+        stores.c.id.in_(list(store_pks)), stores.c.last_full_scrape_at >= since
+    )
+    return [int(pk) for pk in (await session.execute(query)).scalars()]
+
+
 async def groups_of(session: AsyncSession, company: str, store_ids: Sequence[str]) -> list[str]:
     """The groups the stores are in."""
     if not store_ids:
