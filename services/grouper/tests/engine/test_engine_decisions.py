@@ -99,6 +99,17 @@ def test_a_named_successor_takes_the_title_on_data_as_fresh_as_the_anchors(named
     assert result.state.group("a").anchor == ("c" if named else "a")
 
 
+def test_a_fresher_member_that_differs_on_a_few_lines_does_not_take_the_title() -> None:
+    prices, state = zones()
+    ingest(prices, {"c": variant(BASE, 3)})  # still a match, but not priced alike throughout
+    result = run_round(state, fast(prices, 2), {"c": "full"})
+    confirmed = kinds(result.decisions, Confirmed)
+    assert [(c.store, c.takes_anchor, c.evidence.mismatches) for c in confirmed] == [
+        ("c", False, 3)
+    ]
+    assert result.state.group("a").anchor == "a"
+
+
 def test_member_fresh_from_a_spot_check_confirms_but_does_not_take_the_anchor_title() -> None:
     prices, state = zones()
     sample = np.arange(0, 400, 3)  # a spot check sees a third of the catalogue
@@ -305,8 +316,9 @@ def test_chain_joins_only_by_an_explicit_anchor_to_anchor_merge() -> None:
     near, far = variant(BASE, 6), variant(variant(BASE, 6), 6, offset=6)
     prices = company({"a": BASE, "b": near, "c": far})
     state = full_regroup(list(prices), fast(prices)).state
-    ingest(prices, {"b": near, "c": far})  # b is confirmed with fresher data: new anchor
-    result = run_round(state, fast(prices, 2), {"b": "full", "c": "full"})
+    ingest(prices, {"b": near, "c": far})  # b, confirmed with fresher data, takes the title
+    successors = {state.group_of["a"]: ["b"]}  # (it differs: only a named successor may)
+    result = run_round(state, fast(prices, 2), {"b": "full", "c": "full"}, successors=successors)
     merged = kinds(result.decisions, Merged)
     assert [(m.anchor, m.moved, m.evidence.store_b) for m in merged] == [("b", ("c",), "c")]
     assert merged[0].evidence.matched

@@ -27,9 +27,9 @@ waiting on a tie-break this batch may settle, that have current prices):
   out the whole round (not checked, not merged, no home for re-homing);
 * every checked member matches: ``Confirmed``; the confirmed member fresh from a full
   scrape with the freshest data (latest observation; ties: key), if fresher than the
-  anchor's, takes the title; a member the caller names a successor of the anchor (one
-  that does not price as the anchor does on lines the anchor prices itself) takes it
-  when as fresh as the anchor;
+  anchor's and without a single mismatch, takes the title; a member the caller names a
+  successor of the anchor (one that does not price as the anchor does on lines the
+  anchor prices itself) takes it when as fresh as the anchor;
 * at least two checked and a strict majority of them mismatch the anchor while matching
   one representative of theirs (tried freshest first): the anchor is the rogue. The
   representative becomes anchor, the old anchor is ejected (``anchor_rogue``), the other
@@ -319,15 +319,20 @@ class _Round:
         fresh: Mapping[str, ScrapeKind],
     ) -> None:
         """Record confirmations; the freshest confirmed member with data fresher than the
-        anchor's (a named successor: as fresh) takes the anchor title. Only a member fresh
-        from a full scrape can: an anchor's prices stand for the whole group, so a spot
-        check's tenth of the catalogue cannot."""
+        anchor's takes the anchor title if it priced every shared product as the anchor
+        did; a named successor takes it on data as fresh. Only a member fresh from a full
+        scrape can: an anchor's prices stand for the whole group, so a spot check's tenth
+        of the catalogue cannot. A member that matches with a few differences may be one
+        that prices those lines itself: handing it the title on freshness alone would lend
+        its own prices to the group."""
         anchor_latest = self.cmp.latest(group.anchor)
         named = self.successors.get(group.id, ())
 
         def heir_worthy(m: str) -> bool:
             latest = self.cmp.latest(m)
-            return latest > anchor_latest or (m in named and latest == anchor_latest)
+            if m in named:
+                return latest >= anchor_latest
+            return latest > anchor_latest and found[m].mismatches == 0
 
         fresher = [m for m in confirmed if fresh.get(m) == "full" and heir_worthy(m)]
         heir = min(fresher, key=self.freshest_first) if fresher else None
