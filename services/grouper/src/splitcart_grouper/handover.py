@@ -14,7 +14,7 @@ pricing at least ``MIN_LINES`` lines itself:
   anchor's data is as fresh as its own (see ``engine.run_round``).
 
 Members are seldom seen on a given line (a spot check reads a tenth of the catalogue), so
-two more rules find the witnesses sooner: a sighting made before the anchor had any price
+more rules find the witnesses sooner: a sighting made before the anchor had any price
 for the product counts against its first price when that came within
 ``FIRST_PRICE_GRACE`` (new stores are probed before their group's anchor is first scraped);
 and where one member alone was seen on at least ``MIN_LINES`` products, each at another
