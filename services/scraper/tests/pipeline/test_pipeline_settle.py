@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from splitcart_scraper.pipeline import driver
 from splitcart_scraper.pipeline.driver import Simulation, SimulationConfig, SimulationStalled
@@ -123,3 +124,34 @@ def test_brute_force_costs_an_unscraped_store_like_the_scraped_ones_of_its_divis
         ]
     }
     assert sim.brute_force(stats, stores) == {"coles": round(17 + 17 + 3 + 3 + 3 + 23 / 3)}
+
+
+def test_a_read_that_times_out_is_tried_again(fast_clock: list[float]) -> None:
+    sim = simulation(Services([]), 900)
+    failures = iter([httpx.ReadTimeout("slow"), httpx.ConnectError("reset")])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return httpx.Response(200, json={"outbox": 3, "inbound": 0})
+
+    sim.http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    sim.stack = SimpleNamespace(urls={"ingest": "http://ingest"})  # type: ignore[assignment]
+    assert asyncio.run(sim.service("ingest", "/backlogz")) == {"outbox": 3, "inbound": 0}
+    assert fast_clock[0] == 200.0  # two waits
+
+
+def test_a_read_that_keeps_timing_out_fails_the_run(fast_clock: list[float]) -> None:
+    sim = simulation(Services([]), 900)
+    tries: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        tries.append(1)
+        raise httpx.ReadTimeout("slow")
+
+    sim.http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    sim.stack = SimpleNamespace(urls={"ingest": "http://ingest"})  # type: ignore[assignment]
+    with pytest.raises(httpx.ReadTimeout):
+        asyncio.run(sim.service("ingest", "/backlogz"))
+    assert len(tries) == driver.READ_ATTEMPTS

@@ -40,6 +40,8 @@ from splitcart_scraper.pipeline.processes import (
 CHAINS = ("coles", "woolworths", "aldi", "iga")
 LOCATOR_ENDPOINTS = {"service-points", "storelocator", "stores", "graphql:GetStores"}
 IGNORED_ENDPOINTS = {"graphql"}  # counted again under graphql:<operation>
+# Tries of a monitoring read (each up to the client's timeout), with 2, 4, 8, 16 s between.
+READ_ATTEMPTS = 5
 
 
 @dataclass
@@ -273,10 +275,24 @@ class Simulation:
         self._last_kinds: dict[str, dict[str, int]] = {}
         self.snapshot: dict[str, Any] = {}
 
+    async def read(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """GET ``url``, again after a timeout or a dropped connection: a process busy with a
+        long round can leave a read unanswered for a while, and one lost read must not end
+        a run of hours (a dead process is caught by ``Stack.check_alive``). The last
+        failure is raised after ``READ_ATTEMPTS``."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return await self.http.get(url, params=params or None)
+            except httpx.TransportError:
+                if attempt == READ_ATTEMPTS:
+                    raise
+                await asyncio.sleep(min(2.0**attempt, 30.0))
+        raise AssertionError("unreachable")
+
     # --- sandbox ---------------------------------------------------------------------
 
     async def sandbox(self, path: str, **params: Any) -> Any:
-        response = await self.http.get(self.stack.sandbox_url + path, params=params or None)
+        response = await self.read(self.stack.sandbox_url + path, params)
         response.raise_for_status()
         return response.json()
 
@@ -304,7 +320,7 @@ class Simulation:
     # --- services --------------------------------------------------------------------
 
     async def service(self, name: str, path: str, **params: Any) -> Any:
-        response = await self.http.get(self.stack.urls[name] + path, params=params or None)
+        response = await self.read(self.stack.urls[name] + path, params)
         response.raise_for_status()
         return response.json()
 
@@ -390,7 +406,7 @@ class Simulation:
     async def effective_prices(self, chain: str, store_id: str) -> dict[str, int | None] | None:
         from urllib.parse import quote
 
-        response = await self.http.get(
+        response = await self.read(
             f"{self.stack.urls['grouper']}/v1/stores/{chain}/{quote(store_id, safe='')}/prices"
         )
         if response.status_code == 404:
