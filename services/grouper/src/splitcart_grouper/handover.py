@@ -76,7 +76,7 @@ async def handovers(
         members = await repository.group_store_pks(session, company, group["id"], [anchor])
         if not members:
             continue
-        tallies = await repository.member_sightings_against_anchor(
+        tallies = await repository.member_prices_against_anchor(
             session, pk_of[anchor], members, since, FIRST_PRICE_GRACE
         )
         lines = anchor_lines(tallies)

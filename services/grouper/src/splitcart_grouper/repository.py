@@ -237,58 +237,6 @@ async def last_prices_while_available(
     return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
 
 
-async def member_prices_against_anchor(
-    session: AsyncSession, anchor_pk: int, member_pks: Sequence[int], since: datetime
-) -> list[Row]:
-    """How the group's members were seen pricing the anchor's products, each observation
-    set against the anchor's own price at that moment (its price history): per (product,
-    member price, anchor price then), how many members and when last. Observations older
-    than ``since`` and moments the anchor had no price for do not count."""
-    if not member_pks:
-        return []
-    h = price_history
-    seen = observed_at()
-    then = (
-        select(func.max(h.c.valid_from))
-        .where(
-            h.c.store_pk == anchor_pk,
-            h.c.product_id == current_prices.c.product_id,
-            h.c.valid_from <= seen,
-        )
-        .correlate(current_prices, stores)
-        .scalar_subquery()
-    )
-    query = (
-        select(
-            current_prices.c.product_id,
-            current_prices.c.price_cents,
-            h.c.price_cents.label("anchor_cents"),
-            func.count().label("stores"),
-            func.max(seen).label("observed_at"),
-        )
-        .select_from(current_prices)
-        .join(stores, stores.c.id == current_prices.c.store_pk)
-        .join(
-            h,
-            and_(
-                h.c.store_pk == anchor_pk,
-                h.c.product_id == current_prices.c.product_id,
-                h.c.valid_from == then,
-            ),
-        )
-        .where(
-            current_prices.c.store_pk.in_(list(member_pks)),
-            current_prices.c.delisted.is_(False),
-            current_prices.c.price_cents.is_not(None),
-            h.c.price_cents.is_not(None),
-            seen >= since,
-        )
-        .group_by(current_prices.c.product_id, current_prices.c.price_cents, h.c.price_cents)
-    )
-    rows = (await session.execute(query)).mappings().all()
-    return [{**r, "observed_at": utc(r["observed_at"])} for r in rows]
-
-
 async def group_store_pks(
     session: AsyncSession, company: str, group_id: str, without: Iterable[str]
 ) -> list[int]:
@@ -311,6 +259,18 @@ async def group_store_pks(
     return [int(pk) for pk in (await session.execute(query)).scalars()]
 
 
+def _listed_at(
+    store_pks: Sequence[int], products: Iterable[int], since: datetime
+) -> tuple[ColumnElement[bool], ...]:
+    """The stores' listed current prices of ``products`` seen since ``since``."""
+    return (
+        current_prices.c.store_pk.in_(list(store_pks)),
+        current_prices.c.product_id.in_(list(products)),
+        current_prices.c.delisted.is_(False),
+        observed_at() >= since,
+    )
+
+
 async def latest_member_rows(
     session: AsyncSession, member_pks: Sequence[int], wanted: dict[int, int], since: datetime
 ) -> list[Row]:
@@ -325,12 +285,7 @@ async def latest_member_rows(
         )
         .join(products, products.c.id == current_prices.c.product_id)
         .join(stores, stores.c.id == current_prices.c.store_pk)
-        .where(
-            current_prices.c.store_pk.in_(list(member_pks)),
-            current_prices.c.product_id.in_(list(wanted)),
-            current_prices.c.delisted.is_(False),
-            observed_at() >= since,
-        )
+        .where(*_listed_at(member_pks, wanted, since))
         .order_by(current_prices.c.product_id, observed_at().desc(), stores.c.store_id)
     )
     latest: dict[int, Row] = {}
@@ -341,17 +296,20 @@ async def latest_member_rows(
     return [latest[p] for p in sorted(latest)]
 
 
-async def member_sightings_against_anchor(
+async def member_prices_against_anchor(
     session: AsyncSession,
     anchor_pk: int,
     member_pks: Sequence[int],
     since: datetime,
-    grace: timedelta,
+    grace: timedelta = timedelta(0),
 ) -> list[Row]:
-    """:func:`member_prices_against_anchor`, except that a sighting made before the anchor
-    had any price for the product is set against the anchor's first price when that came
-    within ``grace`` after it: a store is often probed before its group's anchor is first
-    scraped, the same day."""
+    """How the group's members were seen pricing the anchor's products, each sighting set
+    against the anchor's own price at that moment (its price history): per (product,
+    member price, anchor price then), how many members. Sightings older than ``since`` and
+    moments the anchor had no price for do not count; a sighting made before the anchor's
+    first row for the product counts against that row when it came within ``grace`` after
+    it (a store is often probed before its group's anchor is first scraped, the same
+    day)."""
     if not member_pks:
         return []
     cp = current_prices.c
@@ -369,14 +327,14 @@ async def member_sightings_against_anchor(
         )
     ).all()
     h = price_history.c
-    history: dict[int, list[tuple[datetime, int]]] = {}
+    history: dict[int, list[tuple[datetime, int | None]]] = {}
     rows = await session.execute(
         select(h.product_id, h.valid_from, h.price_cents)
-        .where(h.store_pk == anchor_pk, h.price_cents.is_not(None))
+        .where(h.store_pk == anchor_pk)
         .order_by(h.product_id, h.valid_from)
     )
     for product, valid_from, cents in rows.all():
-        history.setdefault(int(product), []).append((utc(valid_from), int(cents)))
+        history.setdefault(int(product), []).append((utc(valid_from), cents))
     tallies: dict[tuple[int, int, int], int] = {}
     for product, cents, at in sightings:
         anchor = _price_then(history.get(int(product), []), utc(at), grace)
@@ -389,9 +347,11 @@ async def member_sightings_against_anchor(
     ]
 
 
-def _price_then(history: list[tuple[datetime, int]], at: datetime, grace: timedelta) -> int | None:
-    """The price in force at ``at`` in a store's ``(valid_from, cents)`` history (ascending);
-    before the first, the first if it came within ``grace``."""
+def _price_then(
+    history: list[tuple[datetime, int | None]], at: datetime, grace: timedelta
+) -> int | None:
+    """The price in force at ``at`` in a store's ``(valid_from, cents)`` history (ascending;
+    None: no price then); before the first row, the first if it came within ``grace``."""
     if not history:
         return None
     index = bisect.bisect_right(history, at, key=lambda row: row[0])
@@ -440,12 +400,7 @@ async def line_witnesses(
             observed_at().label("observed_at"),
         )
         .join(stores, stores.c.id == current_prices.c.store_pk)
-        .where(
-            current_prices.c.store_pk.in_(list(member_pks)),
-            current_prices.c.product_id.in_(list(wanted)),
-            current_prices.c.delisted.is_(False),
-            observed_at() >= since,
-        )
+        .where(*_listed_at(member_pks, wanted, since))
     )
     seen: dict[str, Row] = {}
     for r in (await session.execute(query)).mappings():
