@@ -54,7 +54,6 @@ class Handover:
     anchor: str
     heir: str  # the member to ask for its whole catalogue
     successors: frozenset[str]  # members seen at the group's price on the anchor's lines
-    lines: int
 
 
 async def handovers(
@@ -83,14 +82,14 @@ async def handovers(
         if len(lines) < MIN_LINES:
             asked = await _to_ask(session, tallies, members, store_of, since)
             if asked is not None:
-                found.append(Handover(str(group["id"]), anchor, asked, frozenset(), 0))
+                found.append(Handover(str(group["id"]), anchor, asked, frozenset()))
             continue
         witnesses = await repository.line_witnesses(session, members, lines, since)
         if not witnesses:
             continue
         best = min(witnesses, key=lambda w: (-w["lines"], -w["at"].timestamp(), w["store_id"]))
         named = frozenset(str(w["store_id"]) for w in witnesses)
-        found.append(Handover(str(group["id"]), anchor, str(best["store_id"]), named, len(lines)))
+        found.append(Handover(str(group["id"]), anchor, str(best["store_id"]), named))
     return found
 
 
