@@ -46,6 +46,13 @@ def assert_pipeline_tracks_the_truth(report: dict[str, Any]) -> None:
     assert report["false_merges"] == 0
     assert report["requests"] > 0
     assert report["brute_force_requests"] > 0
+    # Every compared pair is an anchor's (or a lone store's) or a member's, and members exist.
+    for day in report["days"]:
+        for chain, (_, compared) in day["price_pairs"].items():
+            roles = day["price_pairs_by_role"][chain]
+            assert roles["anchor"][1] + roles["member"][1] == compared
+    members = [r["member"] for r in report["price_accuracy_by_role"].values()]
+    assert any(m is not None for m in members)
 
 
 def test_embedded_pipeline_tracks_the_sandbox_truth(tmp_path: Path) -> None:

@@ -44,6 +44,11 @@ def _summary(report: dict[str, Any], out: Path) -> None:
     accuracy = report["price_accuracy"]
     shown = "-" if accuracy is None else f"{accuracy:.4%}"
     console.print(f"price accuracy: {shown}  by chain: {report['price_accuracy_by_chain']}")
+    roles = {
+        chain: {role: "-" if v is None else f"{v:.4%}" for role, v in by_role.items()}
+        for chain, by_role in report.get("price_accuracy_by_role", {}).items()
+    }
+    console.print(f"price accuracy of anchors (and stores alone) and of members: {roles}")
     console.print(
         f"false merges: {report['false_merges']}  missed merges: {report['missed_merges']}  "
         f"coverage: {report['coverage']}"

@@ -86,6 +86,9 @@ class DayRecord:
     rogues_pending: int
     false_merges_without_pending_rogues: int
     wall_seconds: float
+    # (correct, compared) per chain and role: ``anchor`` (a store priced from its own
+    # scrapes: an anchor, or alone in its group) or ``member`` (inferred from its anchor).
+    price_pairs_by_role: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Evaluation:
     missed_merges: int
     rogues_pending: int
     false_merges_without_pending_rogues: int
+    by_role: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
 
 def min_shared_for(product_scale: float) -> int:
@@ -403,7 +407,11 @@ class Simulation:
         ]
         return picked or stores[:1]
 
-    async def effective_prices(self, chain: str, store_id: str) -> dict[str, int | None] | None:
+    async def effective_prices(
+        self, chain: str, store_id: str
+    ) -> tuple[dict[str, int | None], str] | None:
+        """The store's effective prices by SKU, and its role (``anchor``: priced from its
+        own scrapes, as an anchor or alone; ``member``: inferred from its anchor)."""
         from urllib.parse import quote
 
         response = await self.read(
@@ -413,17 +421,19 @@ class Simulation:
             return None
         response.raise_for_status()
         body = response.json()
-        rows = body["prices"] if isinstance(body, dict) else body
-        return {str(r["sku"]): r.get("price_cents") for r in rows}
+        rows = body["prices"]
+        role = "anchor" if body.get("anchor_store_id") in (None, store_id) else "member"
+        return {str(r["sku"]): r.get("price_cents") for r in rows}, role
 
     async def store_accuracy(
         self, chain: str, store: dict[str, Any], day: int
-    ) -> tuple[int, int, bool]:
-        """(correct, compared, covered) for one store on ``day``."""
+    ) -> tuple[int, int, bool, str]:
+        """(correct, compared, covered, role) for one store on ``day``."""
         truth = await self.sandbox(
             f"/admin/truth/{chain}/{store['store_id']}", day=day, format="columns"
         )
-        ours = await self.effective_prices(chain, store["store_id"]) or {}
+        found = await self.effective_prices(chain, store["store_id"])
+        ours, role = found if found is not None else ({}, "anchor")
         correct = compared = 0
         for sku, price, listed, available in zip(
             truth["sku"], truth["price_cents"], truth["listed"], truth["available"], strict=True
@@ -432,13 +442,14 @@ class Simulation:
                 continue
             compared += 1
             correct += int(ours.get(str(sku)) == price)
-        return correct, compared, bool(ours)
+        return correct, compared, bool(ours), role
 
     async def evaluate(self, day: int) -> Evaluation:
         stores = await self.truth_stores(day)
         accuracy: dict[str, float | None] = {}
         pairs: dict[str, tuple[int, int]] = {}
         coverage: dict[str, float | None] = {}
+        by_role: dict[str, dict[str, tuple[int, int]]] = {}
         for chain, chain_stores in stores.items():
             sample = self.sampled(chain_stores)
             results = await _gather_limited(
@@ -448,9 +459,17 @@ class Simulation:
             compared = sum(r[1] for r in results)
             accuracy[chain] = correct / compared if compared else None
             pairs[chain] = (correct, compared)
+            for role in ("anchor", "member"):
+                mine = [r for r in results if r[3] == role]
+                by_role.setdefault(chain, {})[role] = (
+                    sum(r[0] for r in mine),
+                    sum(r[1] for r in mine),
+                )
             coverage[chain] = sum(r[2] for r in results) / len(results) if results else None
         groups, false_merges, missed, pending, settled = await self.group_quality(stores, day)
-        return Evaluation(accuracy, pairs, coverage, groups, false_merges, missed, pending, settled)
+        return Evaluation(
+            accuracy, pairs, coverage, groups, false_merges, missed, pending, settled, by_role
+        )
 
     async def group_quality(
         self, stores: dict[str, list[dict[str, Any]]], day: int
@@ -602,6 +621,7 @@ class Simulation:
             },
             price_accuracy=evaluation.accuracy,
             price_pairs=evaluation.pairs,
+            price_pairs_by_role=evaluation.by_role,
             coverage=evaluation.coverage,
             groups=evaluation.groups,
             false_merges=evaluation.false_merges,
@@ -681,6 +701,12 @@ def build_report(
     compared = sum(d.price_pairs.get(c, (0, 0))[1] for d in steady for c in CHAINS)
     overall_accuracy = correct / compared if compared else None
     ejection = [rogue_ejected[s] for s in rogue_ejected]
+    by_role: dict[str, dict[str, float | None]] = {}
+    for chain in CHAINS:
+        for role in ("anchor", "member"):
+            kept = [d.price_pairs_by_role.get(chain, {}).get(role, (0, 0)) for d in steady]
+            seen = sum(k[1] for k in kept)
+            by_role.setdefault(chain, {})[role] = sum(k[0] for k in kept) / seen if seen else None
     return {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "generated_at": datetime.now(UTC).isoformat(),
@@ -697,6 +723,8 @@ def build_report(
         "spot_scrapes": _sum(days, "spot_scrapes"),
         "price_accuracy": overall_accuracy,
         "price_accuracy_by_chain": by_chain_accuracy,
+        # Pooled over the days like ``price_accuracy``; ``anchor`` includes stores alone.
+        "price_accuracy_by_role": by_role,
         "coverage": _mean([_mean(list(d.coverage.values())) for d in steady]),
         "false_merges": days[-1].false_merges if days else None,
         "missed_merges": days[-1].missed_merges if days else None,
