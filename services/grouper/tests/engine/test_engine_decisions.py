@@ -412,6 +412,31 @@ def test_spot_mismatches_within_sampling_noise_ask_for_the_whole_catalogue() -> 
     assert settled.state.partition() == state.partition()
 
 
+@pytest.mark.parametrize(("own", "verified"), [(8, True), (9, False)])
+def test_a_sample_holding_no_more_mismatches_than_the_whole_catalogue_may_is_verified(
+    own: int, verified: bool
+) -> None:
+    prices, state = zones()
+    local = variant(BASE, own, offset=10)  # lines the store prices itself, of 400 (8 allowed)
+    bucket = np.arange(0, 100)  # ... every one of them inside the sampled categories
+    assert not PARAMS.doubtful(100, own)  # far past a sample's noise: the count alone ejects
+    spot(prices, "c", local, bucket)
+    result = run_round(state, fast(prices, 2), {"c": "spot", "b": "full", "d": "full"})
+    if not verified:
+        assert [(e.store, e.reason) for e in kinds(result.decisions, Ejected)] == [
+            ("c", "mismatch")
+        ]
+        return
+    assert kinds(result.decisions, Ejected) == []
+    assert RescrapeRequested("c", "tie_break", state.group_of["a"]) in result.decisions
+    assert result.state.tie_breaks == {"c": "c"}
+    # Its whole catalogue: 8 of 400 is a match.
+    add(prices, "c", local, hours_ago=-2)
+    settled = run_round(result.state, fast(prices, 3), {"c": "full"})
+    assert [c.store for c in kinds(settled.decisions, Confirmed)] == ["c"]
+    assert settled.state.partition() == state.partition()
+
+
 def test_a_member_verifying_itself_is_not_judged_again_on_its_sample() -> None:
     prices, state = zones()
     spot(prices, "c", variant(BASE, 4, offset=10), SAMPLE)
@@ -476,7 +501,7 @@ def test_a_wait_on_data_no_longer_current_is_forgotten() -> None:
     assert kinds(result.decisions, Ejected) == []
 
 
-@pytest.mark.parametrize("changed", [1, 3, 4, 6, 30])
+@pytest.mark.parametrize("changed", [1, 3, 4, 6, 8, 9, 30])
 def test_spot_doubt_decides_the_same_with_the_reference_comparator(changed: int) -> None:
     prices, state = zones()
     for store in ("b", "c"):

@@ -242,10 +242,15 @@ class _Round:
         return self.cmp.params.inconclusive(proof.compared, proof.mismatches, proof.matched)
 
     def doubtful(self, member: str, proof: Evidence, fresh: Mapping[str, ScrapeKind]) -> bool:
-        return (
-            fresh.get(member) == "spot"
-            and not proof.matched
-            and self.cmp.params.doubtful(proof.compared, proof.mismatches)
+        """A spot check that does not match, yet could come from a matching store: within
+        a sample's noise, or with no more mismatches than the group's whole catalogue (the
+        anchor's) may hold, all of them in the sampled categories."""
+        if fresh.get(member) != "spot" or proof.matched:
+            return False
+        params = self.cmp.params
+        catalogue = self.cmp.current_count(proof.store_a)
+        return params.doubtful(proof.compared, proof.mismatches) or (
+            params.within_catalogue_allowance(proof.mismatches, catalogue)
         )
 
     def verify(self, group: Group, member: str) -> None:

@@ -104,6 +104,15 @@ class GroupingParams:
         n, d = self._threshold
         return binomial_tail(shared, mismatches, (d - n) / d) >= self.spot_doubt_level
 
+    def within_catalogue_allowance(self, mismatches: int, catalogue: int) -> bool:
+        """Whether ``mismatches`` seen in a *sample* are no more than a whole catalogue of
+        ``catalogue`` products may hold and still match. Lines a store prices itself are
+        not spread evenly: fresh produce sits in a few categories, and a spot check whose
+        bucket holds those categories shows every such line at several times its share of
+        the catalogue (6 of 86 sampled products, from a store pricing 6 of its 437 lines
+        itself). Such a sample cannot tell that store from a rogue; its whole catalogue can."""
+        return mismatches <= self.allowed_mismatches(catalogue)
+
     def allowed_mismatches_many(self, shared: IntArray) -> IntArray:
         n, d = self._threshold
         return (shared * (d - n)) // d
