@@ -86,8 +86,9 @@ class DayRecord:
     rogues_pending: int
     false_merges_without_pending_rogues: int
     wall_seconds: float
-    # (correct, compared) per chain and role: ``anchor`` (a store priced from its own
-    # scrapes: an anchor, or alone in its group) or ``member`` (inferred from its anchor).
+    # (correct, compared) per chain and role: ``member`` (inferred from its anchor) or
+    # ``anchor`` (any other store: an anchor, a store alone, or one the grouper does not
+    # know yet, whose pairs all count as wrong).
     price_pairs_by_role: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
 
@@ -433,7 +434,7 @@ class Simulation:
             f"/admin/truth/{chain}/{store['store_id']}", day=day, format="columns"
         )
         found = await self.effective_prices(chain, store["store_id"])
-        ours, role = found if found is not None else ({}, "anchor")
+        ours, role = found if found is not None else ({}, "anchor")  # nothing inferred
         correct = compared = 0
         for sku, price, listed, available in zip(
             truth["sku"], truth["price_cents"], truth["listed"], truth["available"], strict=True
