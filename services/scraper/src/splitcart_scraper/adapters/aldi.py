@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -230,15 +231,27 @@ _BAD = frozenset({400})
 
 
 class AldiAdapter(CatalogueAdapter):
-    """Aldi: no session; the store (service point) is a query parameter."""
+    """Aldi: no session; the store (service point) is a query parameter.
+
+    Aldi's range is national: the category tree names the same categories at every
+    service point. One tree serves every scrape of this process for ``tree_ttl`` (0: ask
+    for it every scrape), and is forgotten early when a listing refuses a category's
+    first page (a stale tree, or a closed store; either way the next scrape asks again).
+    The first page of each category tells how many products it lists; remembered, that
+    lets a spot check widen into the categories that fill its pages."""
 
     company = "aldi"
     page_size = 30
     spot_pages = 1
 
-    def __init__(self, http: RetailerHttp, grid_step: float = 1.0) -> None:
+    def __init__(
+        self, http: RetailerHttp, grid_step: float = 1.0, tree_ttl: timedelta = timedelta(hours=1)
+    ) -> None:
         super().__init__(http)
         self.grid_step = grid_step
+        self.tree_ttl = tree_ttl
+        self._tree: tuple[datetime, list[Category]] | None = None
+        self._listed: dict[str, int] = {}
 
     def _session(self) -> RetailerSession:
         headers = {"Origin": SITE, "Referer": f"{SITE}/", "Accept": "application/json"}
@@ -269,13 +282,21 @@ class AldiAdapter(CatalogueAdapter):
     async def categories(
         self, session: RetailerSession, store: StoreTarget, kind: ScrapeKind
     ) -> list[Category]:
+        now = clock.now()
+        if self._tree is not None and self._tree[0] <= now < self._tree[0] + self.tree_ttl:
+            return list(self._tree[1])
         params = {"serviceType": "walk-in", "servicePoint": store.store_id}
         data, response = await fetch_json(
             session, "GET", "/v2/product-category-tree", "tree", accept_status=_BAD, params=params
         )
         if data is None:
             raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
-        return tree_categories(parse_category_tree(data), kind)
+        found = tree_categories(parse_category_tree(data), kind)
+        self._tree = (now, found)
+        return list(found)
+
+    def category_hint(self, category: Category) -> int | None:
+        return self._listed.get(category.key)
 
     async def fetch_page(
         self, session: RetailerSession, store: StoreTarget, category: Category, index: int
@@ -288,9 +309,12 @@ class AldiAdapter(CatalogueAdapter):
             # Aldi's way of saying "past the last page" (the total shrank meanwhile).
             return None
         if data is None:
+            self._tree = None
             raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
         page = parse_listing(data)
         page.served_store_id = served_point(data, response)
+        if index == 0:
+            self._listed[category.key] = page.total
         return page
 
 

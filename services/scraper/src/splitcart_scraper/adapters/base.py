@@ -376,17 +376,36 @@ class CatalogueAdapter(ABC):
     async def _widen_spot(
         self, pager: _Pager, tree: list[Category], rotation: int, fraction: float, minimum: int
     ) -> None:
+        """Page the categories of the buckets after ``rotation``, a category at a time,
+        until the spot check holds ``minimum`` products. Categories the chain expects to
+        fill more of a spot page come first (:meth:`spot_yield`; ties keep bucket order),
+        so the sample reaches its size in as few requests as the chain allows."""
         tally, done = pager.tally, set(pager.tally.categories)
+        rest: list[Category] = []
         for step in range(1, spot_bucket_count(tree, fraction)):
+            for category in spot_sample(tree, rotation + step, fraction):
+                if category.key not in done and category not in rest:
+                    rest.append(category)
+        rest.sort(key=lambda c: -self.spot_yield(c))
+        for category in rest:
             if tally.stopped or len(tally.products) >= minimum:
                 return
-            for category in spot_sample(tree, rotation + step, fraction):
-                if category.key in done:
-                    continue
-                done.add(category.key)
-                await pager.page_category(category, len(done) - 1)
-                if tally.stopped:
-                    return
+            done.add(category.key)
+            await pager.page_category(category, len(done) - 1)
+
+    def spot_yield(self, category: Category) -> int:
+        """How many products a spot check expects from ``category``'s first pages (0:
+        unknown). Only chains that sample first pages (``spot_pages``) know: a chain that
+        pages whole categories gets about a page of products per request from any."""
+        hint = self.category_hint(category)
+        if self.spot_pages is None or hint is None:
+            return 0
+        return min(hint, self.spot_pages * self.page_size)
+
+    def category_hint(self, category: Category) -> int | None:
+        """The products ``category`` is believed to list: the tree's count, else whatever
+        the chain remembers of it."""
+        return category.expected
 
     def _result(
         self, store: StoreTarget, kind: ScrapeKind, session: RetailerSession, tally: _Tally

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 from splitcart_shared.events import Company
@@ -42,7 +43,8 @@ def get_adapter(
         cookies = parse_cookie_setting(settings.coles_cookie_jar)
         return ColesAdapter(http, cookies, settings.coles_subscription_key)
     if company == "aldi":
-        return AldiAdapter(http, settings.aldi_locator_grid_step)
+        ttl = timedelta(seconds=settings.aldi_tree_ttl_seconds)
+        return AldiAdapter(http, settings.aldi_locator_grid_step, ttl)
     if company == "iga":
         return IgaAdapter(http, settings.iga_locator_url)
     raise ValueError(f"no adapter for company {company!r}")

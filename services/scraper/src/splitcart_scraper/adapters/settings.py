@@ -58,6 +58,9 @@ class ScraperRetailerSettings(BaseSettings):
 
     # Aldi's locator answers within 100 km of a point: a 1-degree grid covers the country.
     aldi_locator_grid_step: float = Field(default=1.0, gt=0)
+    # Aldi's category tree is national: one fetch serves every scrape for this long (0: ask
+    # for it on every scrape).
+    aldi_tree_ttl_seconds: float = Field(default=3600.0, ge=0)
 
     def base_url(self, company: Company) -> str:
         return {
