@@ -5,7 +5,9 @@ as the right failure."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,10 +22,16 @@ from splitcart_scraper.adapters import (
     StoreUnavailableError,
     get_adapter,
 )
-from splitcart_scraper.adapters.base import CatalogueAdapter, ScrapeResult
+from splitcart_scraper.adapters.base import (
+    CatalogueAdapter,
+    ScrapeResult,
+    spot_bucket_count,
+    spot_sample,
+)
 from splitcart_scraper.adapters.coles import ColesAdapter
 from splitcart_scraper.adapters.settings import RetryPolicy
 from splitcart_scraper.sandbox import FaultConfig, Knob, World, create_app
+from splitcart_shared.clock import SimulatedClock, clock, use_clock
 from splitcart_shared.events import Company, NormalisedProduct
 
 BASE = "http://sandbox.test"
@@ -362,3 +370,78 @@ async def test_paging_stops_on_the_retailers_totals_never_past_the_end(
     pages = sum(max(1, math.ceil((c.expected or 0) / size)) for c in categories)
     assert counters["requests"][company][endpoint] == pages
     assert result.complete
+
+
+async def _tree_requests(sandbox: Sandbox) -> int:
+    counters = (await sandbox.admin.get("/admin/counters")).json()
+    return int(counters["requests"]["aldi"].get("product-category-tree", 0))
+
+
+async def test_aldi_asks_for_its_national_tree_once_an_hour_and_again_after_a_refusal(
+    sandbox: Sandbox,
+) -> None:
+    moment = SimulatedClock(datetime(2026, 11, 2, 6, tzinfo=UTC))
+    before = clock.target
+    use_clock(moment)
+    try:
+        adapter = sandbox.adapter("aldi")
+        first, second = await sandbox.target("aldi", 0), await sandbox.target("aldi", 1)
+        await sandbox.admin.post("/admin/counters/reset")
+        cold = await adapter.scrape(first, "full")
+        warm = await adapter.scrape(second, "full")
+        await adapter.scrape(first, "spot", spot_min_products=20)
+        moment.advance(timedelta(minutes=59))
+        await adapter.scrape(second, "spot", spot_min_products=20)
+        assert await _tree_requests(sandbox) == 1
+        assert warm.requests_made == cold.requests_made - 1
+        # The tree a scrape did not ask for still covers the whole catalogue.
+        assert warm.complete
+        expected = expected_view("aldi", await sandbox.truth("aldi", second.store_id))
+        assert observed(warm) == expected
+        moment.advance(timedelta(minutes=2))
+        await adapter.scrape(first, "spot", spot_min_products=20)
+        assert await _tree_requests(sandbox) == 2
+        # A listing that refuses a category's first page (here: a service point Aldi
+        # does not know) forgets the tree; the next scrape asks for it again.
+        with pytest.raises(StoreUnavailableError):
+            await adapter.scrape(StoreTarget("aldi", "G99999"), "full")
+        assert await _tree_requests(sandbox) == 2
+        await adapter.scrape(first, "spot", spot_min_products=20)
+        assert await _tree_requests(sandbox) == 3
+    finally:
+        use_clock(before)
+
+
+async def test_aldi_without_a_tree_lifetime_asks_for_it_every_scrape(sandbox: Sandbox) -> None:
+    adapter = sandbox.adapter("aldi", aldi_tree_ttl_seconds=0)
+    target = await sandbox.target("aldi")
+    await sandbox.admin.post("/admin/counters/reset")
+    await adapter.scrape(target, "spot", spot_min_products=20)
+    await adapter.scrape(target, "spot", spot_min_products=20)
+    assert await _tree_requests(sandbox) == 2
+
+
+async def test_an_aldi_spot_check_widens_into_the_categories_that_fill_its_pages(
+    sandbox: Sandbox,
+) -> None:
+    """Once a full scrape has shown how many products each category lists, a spot check
+    that must go on past its own bucket reads the categories whose first page is full
+    first, so it reaches its size in fewer requests than taking the buckets in turn."""
+    adapter = sandbox.adapter("aldi")
+    target = await sandbox.target("aldi")
+    full = await adapter.scrape(target, "full")
+    listed = Counter(p["category_path"][0] for p in full.products)
+    session = await adapter.open_session(target)
+    tree = await adapter.categories(session, target, "spot")
+    by_key = {c.key: listed[c.name] for c in tree}
+    size = adapter.page_size
+    for rotation in range(spot_bucket_count(tree, 0.1)):
+        spot = await adapter.scrape(target, "spot", rotation=rotation, spot_min_products=60)
+        own = {c.key for c in spot_sample(tree, rotation, 0.1)}
+        widened = [k for k in spot.categories_scraped if k not in own]
+        yields = [min(by_key[k], size) for k in widened]
+        assert len(spot.products) >= 60
+        # Fullest first, and no category read once the sample was big enough.
+        assert yields == sorted(yields, reverse=True)
+        before_last = sum(min(by_key[k], size) for k in spot.categories_scraped[:-1])
+        assert before_last < 60
