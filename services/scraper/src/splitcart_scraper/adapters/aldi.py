@@ -250,7 +250,7 @@ class AldiAdapter(CatalogueAdapter):
         super().__init__(http)
         self.grid_step = grid_step
         self.tree_ttl = tree_ttl
-        self._tree: tuple[datetime, list[Category]] | None = None
+        self._tree: tuple[datetime, list[dict[str, Any]]] | None = None
         self._listed: dict[str, int] = {}
 
     def _session(self) -> RetailerSession:
@@ -284,16 +284,16 @@ class AldiAdapter(CatalogueAdapter):
     ) -> list[Category]:
         now = clock.now()
         if self._tree is not None and self._tree[0] <= now < self._tree[0] + self.tree_ttl:
-            return list(self._tree[1])
+            return tree_categories(self._tree[1], kind)
         params = {"serviceType": "walk-in", "servicePoint": store.store_id}
         data, response = await fetch_json(
             session, "GET", "/v2/product-category-tree", "tree", accept_status=_BAD, params=params
         )
         if data is None:
             raise StoreUnavailableError(CHAIN, store.store_id, response.text[:200])
-        found = tree_categories(parse_category_tree(data), kind)
-        self._tree = (now, found)
-        return list(found)
+        nodes = parse_category_tree(data)
+        self._tree = (now, nodes)
+        return tree_categories(nodes, kind)
 
     def category_hint(self, category: Category) -> int | None:
         return self._listed.get(category.key)
