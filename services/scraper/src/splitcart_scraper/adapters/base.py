@@ -380,18 +380,19 @@ class CatalogueAdapter(ABC):
         until the spot check holds ``minimum`` products. Categories the chain expects to
         fill more of a spot page come first (:meth:`spot_yield`; ties keep bucket order),
         so the sample reaches its size in as few requests as the chain allows."""
-        tally, done = pager.tally, set(pager.tally.categories)
-        rest: list[Category] = []
-        for step in range(1, spot_bucket_count(tree, fraction)):
-            for category in spot_sample(tree, rotation + step, fraction):
-                if category.key not in done and category not in rest:
-                    rest.append(category)
+        tally = pager.tally
+        read = len(tally.categories)
+        # The buckets partition the tree, so the later ones hold each category once.
+        rest = [
+            category
+            for step in range(1, spot_bucket_count(tree, fraction))
+            for category in spot_sample(tree, rotation + step, fraction)
+        ]
         rest.sort(key=lambda c: -self.spot_yield(c))
-        for category in rest:
+        for index, category in enumerate(rest, start=read):
             if tally.stopped or len(tally.products) >= minimum:
                 return
-            done.add(category.key)
-            await pager.page_category(category, len(done) - 1)
+            await pager.page_category(category, index)
 
     def spot_yield(self, category: Category) -> int:
         """How many products a spot check expects from ``category``'s first pages (0:
